@@ -1,0 +1,427 @@
+"""Write Prosody's configuration: Lua literals, topic files, module lists.
+
+Prosody's configuration files are Lua chunks: every value we write must be a
+Lua literal that evaluates to exactly the value the inventory holds, whatever
+characters it contains.  Strings are always written as double-quoted Lua
+strings with every control byte escaped, so no inventory value can end the
+literal early or inject code; table keys are sorted so the output is
+deterministic.
+"""
+
+import hashlib
+import math
+import re
+from collections.abc import Mapping, Sequence
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: to_lua
+short_description: Write a value as a Prosody (Lua) configuration literal
+description:
+  - Converts booleans, integers, floats, strings, lists and mappings to Lua.
+  - Strings are double-quoted; backslash, double quote and every byte below
+    0x20 or equal to 0x7f are escaped as Lua decimal escapes.  Non-ASCII text
+    is written as UTF-8.
+  - Mapping keys are sorted; keys that are not Lua identifiers (or are Lua
+    keywords) are written as C(["key"]).
+  - Lists shorter than 73 characters are written on one line, longer ones one
+    item per line.
+options:
+  _input:
+    description: The value to write.
+    type: raw
+    required: true
+  indent:
+    description: Indentation level (four spaces each) for multi-line output.
+    type: int
+    default: 0
+---
+name: prosody_option
+short_description: Write one Prosody option assignment
+description:
+  - Returns C(name = <lua literal>); the name must be a Lua identifier.
+options:
+  _input:
+    description: The option's value.
+    type: raw
+    required: true
+  name:
+    description: The Prosody option name.
+    type: str
+    required: true
+---
+name: prosody_modules
+short_description: Collect the global module lists from the merged layers
+description:
+  - Walks the layers in catalogue order and returns which modules are enabled
+    (with the topic file that asks for them) and which autoloaded modules are
+    disabled.  A topic with C(enabled: false) contributes nothing.
+  - A module set to true by one topic and false by another is an error naming
+    both files.
+options:
+  _input:
+    description: Merged layers, C({layer_name: {topic: settings}}).
+    type: dict
+    required: true
+  catalogue:
+    description: The layer catalogue, C([{name, directory, topics}]).
+    type: list
+    required: true
+---
+name: prosody_duplicate_options
+short_description: Refuse an option that two files of the tree would set
+description:
+  - Prosody reads all files into the same global section, so the same option
+    set in two files silently keeps the later value.  Returns the mapping
+    option -> file, or fails naming the option and both files.
+  - Reserved keys (C(enabled), C(modules)) are not options.  The loader's own
+    options are passed as C(loader_options) so a topic cannot set them.
+options:
+  _input:
+    description: Merged layers, C({layer_name: {topic: settings}}).
+    type: dict
+    required: true
+  catalogue:
+    description: The layer catalogue, C([{name, directory, topics}]).
+    type: list
+    required: true
+  other_files:
+    description: Further global-section files, C({path: [option names]}).
+    type: dict
+    default: {}
+---
+name: prosody_topic_options
+short_description: The Prosody options of one topic (reserved keys removed)
+options:
+  _input:
+    description: One topic's merged settings.
+    type: dict
+    required: true
+---
+name: prosody_topic_lua
+short_description: The Lua body of one topic file
+description:
+  - A status line, the modules the topic asks for, then one sorted
+    C(option = value) line per option.  A topic that is off says so and
+    shows, commented out, what it would set.
+options:
+  _input:
+    description: One topic's merged settings.
+    type: dict
+    required: true
+  setting_path:
+    description: Where the topic lives in the inventory, for the how-to hint.
+    type: str
+    required: true
+  environment:
+    description: The environment name shown in the status line.
+    type: str
+    required: true
+---
+name: prosody_tree_digest
+short_description: SHA-256 fingerprint of a rendered tree
+description:
+  - Hashes every file's path, mode and content in path order.  Identical
+    trees give identical digests; it names release directories.
+options:
+  _input:
+    description: Files as C([{path, content, mode}]).
+    type: list
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: A list of ports
+  ansible.builtin.debug:
+    msg: "{{ [5222, 5223] | to_lua }}"   # => { 5222, 5223 }
+
+- name: A mapping, keys sorted
+  ansible.builtin.debug:
+    msg: "{{ {'rate': '10kb/s', 'burst': '2s'} | to_lua }}"
+    # => { burst = "2s", rate = "10kb/s" }
+
+- name: A string with a quote and a newline
+  ansible.builtin.debug:
+    msg: "{{ 'say \"hi\"\n' | to_lua }}"   # => "say \"hi\"\010"
+
+- name: One option line
+  ansible.builtin.debug:
+    msg: "{{ 'intermediate' | prosody_option('tls_profile') }}"
+    # => tls_profile = "intermediate"
+
+- name: Modules for the loader
+  ansible.builtin.debug:
+    msg: "{{ prosody_stack.layers | prosody_modules(prosody_stack_layers) }}"
+  # => {'enabled': [{'module': 'tls', 'file': 'stack/02-stream/encryption.cfg.lua'}],
+  #     'disabled': [{'module': 's2s', 'file': 'stack/03-stanza/routing.cfg.lua'}]}
+
+- name: Option owners (fails on a duplicate)
+  ansible.builtin.debug:
+    msg: "{{ prosody_stack.layers | prosody_duplicate_options(prosody_stack_layers) }}"
+  # => {'c2s_ports': 'stack/01-transport/ports.cfg.lua', ...}
+
+- name: Release name
+  ansible.builtin.debug:
+    msg: "{{ (files | prosody_tree_digest)[:12] }}"   # => 3f1c0a9b2d4e
+"""
+
+RETURN = r"""
+_value:
+  description: Lua source text that evaluates to the input value.
+  type: str
+"""
+
+LUA_KEYWORDS = frozenset(
+    [
+        "and",
+        "break",
+        "do",
+        "else",
+        "elseif",
+        "end",
+        "false",
+        "for",
+        "function",
+        "goto",
+        "if",
+        "in",
+        "local",
+        "nil",
+        "not",
+        "or",
+        "repeat",
+        "return",
+        "then",
+        "true",
+        "until",
+        "while",
+    ]
+)
+LUA_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LUA_INTEGER_MIN, LUA_INTEGER_MAX = -(2**63), 2**63 - 1
+ONE_LINE_LIMIT = 72
+INDENT = "    "
+
+
+def is_lua_identifier(name):
+    """True when `name` can be written bare, as `name = value`."""
+    return isinstance(name, str) and bool(LUA_IDENTIFIER.match(name)) and name not in LUA_KEYWORDS
+
+
+def lua_string(text):
+    """A double-quoted Lua string literal for `text` (any Unicode text)."""
+    out = ['"']
+    for char in text:
+        code = ord(char)
+        if char in '"\\':
+            out.append("\\" + char)
+        elif code < 0x20 or code == 0x7F:
+            # A decimal escape with three digits cannot run into a following digit.
+            out.append(f"\\{code:03d}")
+        else:
+            out.append(char)
+    out.append('"')
+    return "".join(out)
+
+
+def _lua_number(value, path):
+    if isinstance(value, int):
+        if not LUA_INTEGER_MIN <= value <= LUA_INTEGER_MAX:
+            raise AnsibleFilterError(
+                f"to_lua: {path}: integer {value} is outside Lua's 64-bit range [{LUA_INTEGER_MIN}, {LUA_INTEGER_MAX}]"
+            )
+        return str(value)
+    if math.isnan(value) or math.isinf(value):
+        raise AnsibleFilterError(f"to_lua: {path}: {value!r} has no Lua literal; use a finite number")
+    text = repr(value)
+    # Lua reads "1e+300" and "1.5" as floats already; "2.0" must stay a float too.
+    return text
+
+
+def _lua_key(key, path):
+    if isinstance(key, bool) or not isinstance(key, (str, int)):
+        raise AnsibleFilterError(
+            f"to_lua: {path}: table key {key!r} is a {type(key).__name__}; keys must be strings or integers"
+        )
+    if isinstance(key, int):
+        return f"[{_lua_number(key, path)}]"
+    return key if is_lua_identifier(key) else f"[{lua_string(key)}]"
+
+
+def _sort_key(key):
+    # Integers before strings, each group in natural order: deterministic output.
+    return (0, key, "") if isinstance(key, int) else (1, 0, str(key))
+
+
+def to_lua(value, indent=0, path="value"):
+    """Return Lua source for `value`; see DOCUMENTATION."""
+    if value is None:
+        raise AnsibleFilterError(
+            f"to_lua: {path}: null has no place in Prosody's configuration; "
+            "remove the key instead (null in a higher level removes an inherited option)"
+        )
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return _lua_number(value, path)
+    if isinstance(value, str):
+        return lua_string(value)
+    if isinstance(value, Mapping):
+        items = [
+            f"{_lua_key(key, path)} = {to_lua(value[key], indent + 1, f'{path}.{key}')}"
+            for key in sorted(value, key=_sort_key)
+        ]
+        return _lua_table(items, indent)
+    if isinstance(value, Sequence):
+        items = [to_lua(item, indent + 1, f"{path}[{index}]") for index, item in enumerate(value)]
+        return _lua_table(items, indent)
+    raise AnsibleFilterError(f"to_lua: {path}: cannot write a {type(value).__name__} ({value!r}) as Lua")
+
+
+def _lua_table(items, indent):
+    if not items:
+        return "{}"
+    one_line = "{ " + ", ".join(items) + " }"
+    if len(one_line) <= ONE_LINE_LIMIT and "\n" not in one_line:
+        return one_line
+    inner = INDENT * (indent + 1)
+    return "{\n" + "".join(f"{inner}{item};\n" for item in items) + INDENT * indent + "}"
+
+
+def prosody_option(value, name):
+    """Return `name = <value as Lua>` for one Prosody option."""
+    if not is_lua_identifier(name):
+        raise AnsibleFilterError(
+            f"prosody_option: option name {name!r} is not a Lua identifier "
+            "(letters, digits and underscores, not starting with a digit, not a Lua keyword)"
+        )
+    return f"{name} = {to_lua(value, path=name)}"
+
+
+RESERVED_TOPIC_KEYS = frozenset({"enabled", "modules"})
+# Prosody loads these on every host unless modules_disabled names them
+# (core/modulemanager.lua, identical on 0.12 and 13.0).
+AUTOLOADED_MODULES = frozenset({"presence", "message", "iq", "offline", "c2s", "s2s", "s2s_auth_certs"})
+
+
+def topic_enabled(settings):
+    """A topic is on unless it says `enabled: false`."""
+    return settings.get("enabled", True) is not False
+
+
+def prosody_topic_options(settings):
+    """One topic's options without the reserved keys; see DOCUMENTATION."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"prosody_topic_options: expected a mapping, got {settings!r}")
+    return {key: value for key, value in settings.items() if key not in RESERVED_TOPIC_KEYS}
+
+
+def _topic_files(layers, catalogue):
+    """Yield (file path, topic settings) in Include order."""
+    for layer in catalogue:
+        settings = layers.get(layer["name"]) or {}
+        for topic in layer["topics"]:
+            yield f"{layer['directory']}/{topic}.cfg.lua", settings.get(topic) or {}
+
+
+def prosody_modules(layers, catalogue):
+    """Global modules_enabled / modules_disabled; see DOCUMENTATION."""
+    wanted = {}
+    for path, settings in _topic_files(layers, catalogue):
+        if not topic_enabled(settings):
+            continue
+        for module, on in sorted((settings.get("modules") or {}).items()):
+            if module in wanted and wanted[module][0] != bool(on):
+                first_state, first_path = wanted[module]
+                raise AnsibleFilterError(
+                    f"prosody_modules: module {module!r} is {'enabled' if first_state else 'disabled'} by "
+                    f"{first_path} and {'enabled' if on else 'disabled'} by {path}; set it in one topic only"
+                )
+            wanted.setdefault(module, (bool(on), path))
+    return {
+        "enabled": [{"module": m, "file": p} for m, (on, p) in wanted.items() if on],
+        "disabled": [{"module": m, "file": p} for m, (on, p) in wanted.items() if not on and m in AUTOLOADED_MODULES],
+    }
+
+
+def prosody_duplicate_options(layers, catalogue, other_files=None):
+    """Map each option to the one file that sets it; see DOCUMENTATION."""
+    owners = {}
+    problems = []
+
+    def claim(option, path):
+        if option in owners:
+            problems.append(f"{option!r} is set by both {owners[option]} and {path}")
+        else:
+            owners[option] = path
+
+    for path, options in sorted((other_files or {}).items()):
+        for option in options:
+            claim(option, path)
+    for path, settings in _topic_files(layers, catalogue):
+        if topic_enabled(settings):
+            for option in prosody_topic_options(settings):
+                claim(option, path)
+    if problems:
+        raise AnsibleFilterError(
+            "prosody_duplicate_options: Prosody would silently keep only the later value: "
+            + "; ".join(problems)
+            + ". Move each option to the one topic that owns it."
+        )
+    return owners
+
+
+def prosody_tree_digest(files):
+    """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
+    digest = hashlib.sha256()
+    for entry in sorted(files, key=lambda item: item["path"]):
+        for part in (entry["path"], str(entry.get("mode", "")), entry["content"]):
+            data = part.encode("utf-8")
+            digest.update(len(data).to_bytes(8, "big"))
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _option_lines(options):
+    return [prosody_option(options[name], name) for name in sorted(options)]
+
+
+def prosody_topic_lua(settings, setting_path, environment):
+    """The body of one topic file: status, modules and options; see DOCUMENTATION."""
+    if not isinstance(settings, Mapping):
+        raise AnsibleFilterError(f"prosody_topic_lua: {setting_path}: expected a mapping, got {settings!r}")
+    options = prosody_topic_options(settings)
+    modules = settings.get("modules") or {}
+    loaded = sorted(name for name, on in modules.items() if on)
+    dropped = sorted(name for name, on in modules.items() if not on)
+    lines = []
+    if not topic_enabled(settings):
+        lines.append(f"-- Status: off in the {environment} environment; this file sets nothing.")
+        lines.append(f"-- Switch it on with {setting_path}.enabled: true, which would load")
+        lines.append(f"-- modules: {', '.join(loaded) or 'none'} and set:")
+        lines.extend(f"--   {line}" for line in "\n".join(_option_lines(options)).splitlines() or ["(no options)"])
+        return "\n".join(lines) + "\n"
+    lines.append(f"-- Status: on in the {environment} environment.")
+    if loaded:
+        lines.append(f"-- Modules (listed in prosody.cfg.lua's modules_enabled): {', '.join(loaded)}")
+    if dropped:
+        lines.append(f"-- Modules switched off here: {', '.join(dropped)}")
+    lines.append("")
+    lines.extend(_option_lines(options) or ["-- No options: Prosody's defaults apply."])
+    return "\n".join(lines) + "\n"
+
+
+class FilterModule:
+    """Filters that write Prosody's configuration."""
+
+    def filters(self):
+        return {
+            "to_lua": to_lua,
+            "prosody_option": prosody_option,
+            "prosody_topic_lua": prosody_topic_lua,
+            "prosody_topic_options": prosody_topic_options,
+            "prosody_modules": prosody_modules,
+            "prosody_duplicate_options": prosody_duplicate_options,
+            "prosody_tree_digest": prosody_tree_digest,
+        }
