@@ -119,6 +119,17 @@ options:
     type: str
     required: true
 ---
+name: prosody_certificate_files
+short_description: The two files of one domain certificate
+description:
+  - Turns C({name, certificate, key}) into the C(<name>.crt) and C(<name>.key)
+    entries Prosody's certificate directory expects, for M(prosody_tree).
+options:
+  _input:
+    description: One certificate, C({name, certificate, key}) with PEM texts.
+    type: dict
+    required: true
+---
 name: prosody_tree_digest
 short_description: SHA-256 fingerprint of a rendered tree
 description:
@@ -273,7 +284,7 @@ def to_lua(value, indent=0, path="value"):
             for key in sorted(value, key=_sort_key)
         ]
         return _lua_table(items, indent)
-    if isinstance(value, Sequence):
+    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
         items = [to_lua(item, indent + 1, f"{path}[{index}]") for index, item in enumerate(value)]
         return _lua_table(items, indent)
     raise AnsibleFilterError(f"to_lua: {path}: cannot write a {type(value).__name__} ({value!r}) as Lua")
@@ -372,6 +383,21 @@ def prosody_duplicate_options(layers, catalogue, other_files=None):
     return owners
 
 
+def prosody_certificate_files(certificate):
+    """[{path: <name>.crt, ...}, {path: <name>.key, ...}]; see DOCUMENTATION."""
+    missing = [key for key in ("name", "certificate", "key") if not certificate.get(key)]
+    if missing:
+        raise AnsibleFilterError(
+            f"prosody_certificate_files: certificate {certificate.get('name', '?')!r} lacks {', '.join(missing)}; "
+            "each entry needs name, certificate (PEM) and key (PEM)"
+        )
+    name = certificate["name"]
+    return [
+        {"path": f"{name}.crt", "content": certificate["certificate"].rstrip("\n") + "\n"},
+        {"path": f"{name}.key", "content": certificate["key"].rstrip("\n") + "\n"},
+    ]
+
+
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
     digest = hashlib.sha256()
@@ -424,4 +450,5 @@ class FilterModule:
             "prosody_modules": prosody_modules,
             "prosody_duplicate_options": prosody_duplicate_options,
             "prosody_tree_digest": prosody_tree_digest,
+            "prosody_certificate_files": prosody_certificate_files,
         }

@@ -84,7 +84,7 @@ def _kind(value):
         return "a mapping"
     if _is_list(value):
         return "a list"
-    return f"a {type(value).__name__} ({value!r})"
+    return f"the value {value!r}"
 
 
 def _copy(value):

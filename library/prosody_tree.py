@@ -125,7 +125,7 @@ def main():
     for entry in params["files"]:
         path, content = entry.get("path"), entry.get("content")
         if not isinstance(path, str) or not _safe_relative(path) or not isinstance(content, str):
-            module.fail_json(msg=f"prosody_tree: each file needs a relative path without '..' and a text content: {path!r}")
+            module.fail_json(msg=f"prosody_tree: each file needs a relative path (no '..') and text content: {path!r}")
         wanted[path] = content.encode("utf-8")
     gid = None
     if params["group"]:

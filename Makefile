@@ -1,0 +1,65 @@
+# prosody-stack: the two commands are `make dev` and `make test` (README.md).
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+VENV := .venv
+BIN := $(VENV)/bin
+export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+# Debian packages the controller needs: podman and runc for the test hosts,
+# debootstrap to build their images, lua for the serializer's round trips,
+# testssl.sh for the TLS checks.
+APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv
+
+.PHONY: dev setup packages venv images test lint unit integration molecule clean
+
+## make dev: set everything up, deploy the development inventory into a
+## local container, print how to log in.
+dev: setup
+	$(BIN)/ansible-playbook playbooks/dev-container.yml
+	$(BIN)/ansible-playbook site.yml -i inventories/development
+	$(BIN)/ansible-playbook playbooks/dev-login.yml -i inventories/development
+
+## make setup: Debian packages, the Python environment, the container images.
+setup: packages venv images
+
+packages:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "[setup] installing Debian packages:" $$missing; \
+	  $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "[setup] Debian packages present"; fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+images: packages
+	molecule/images/build.sh
+
+## make test: lint, unit tests, real-Prosody tests, every Molecule scenario.
+test: setup lint unit integration molecule
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/yamllint --strict .
+	$(BIN)/ansible-lint --profile production
+
+unit:
+	$(BIN)/pytest -q tests/unit
+
+integration:
+	$(BIN)/pytest -q tests/integration
+
+molecule:
+	@if ls molecule/*/molecule.yml >/dev/null 2>&1; then \
+	  cd molecule/.. && $(BIN)/molecule test --all; \
+	else echo "[molecule] no scenario yet"; fi
+
+clean:
+	-podman rm -f prosody-dev
+	rm -rf $(VENV)

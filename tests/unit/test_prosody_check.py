@@ -1,0 +1,60 @@
+"""prosody_check_findings: strict reading of `prosodyctl check config`."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+CLEAN = """Checking config...
+    The following configuration files have been loaded:
+      -  /r/prosody.cfg.lua
+      -  /r/stack/01-transport/ports.cfg.lua
+Done.
+
+All checks passed, congratulations!
+"""
+
+
+@pytest.mark.parametrize(
+    ("output", "rc", "expected", "findings"),
+    [
+        pytest.param(CLEAN, 0, ["/r/prosody.cfg.lua", "/r/stack/01-transport/ports.cfg.lua"], [], id="clean"),
+        pytest.param(
+            CLEAN,
+            0,
+            ["/r/prosody.cfg.lua", "/r/domains/a.cfg.lua"],
+            ["not loaded by Prosody: /r/domains/a.cfg.lua"],
+            id="file-not-loaded",
+        ),
+        pytest.param(
+            CLEAN.replace("Done.", "    Configuration warning: mod_vcard_legacy conflicts\nDone."),
+            0,
+            [],
+            ["Configuration warning: mod_vcard_legacy conflicts"],
+            id="warning-with-exit-0",
+        ),
+        pytest.param(
+            CLEAN.replace(
+                "Done.",
+                "    Some of your hosts may be missing features due to a lack of configuration.\n"
+                "    For more details, use the 'prosodyctl check features' command.\nDone.",
+            ),
+            0,
+            [],
+            [],
+            id="13.0-features-hint-is-not-a-problem",
+        ),
+        pytest.param(
+            "Checking config...\n    Problems found, see above.\n",
+            2,
+            [],
+            ["prosodyctl check config exited with 2 (0 means passed)", "Problems found, see above."],
+            id="problems",
+        ),
+    ],
+)
+def test_findings(filters, output, rc, expected, findings):
+    assert filters["prosody_check_findings"](output, rc, expected) == findings
+
+
+def test_output_must_be_text(filters):
+    with pytest.raises(AnsibleFilterError, match="expected the check's output as text, got None"):
+        filters["prosody_check_findings"](None, 0)

@@ -1,0 +1,172 @@
+"""prosody_config filters: Lua output, topic bodies, modules, duplicates, digest."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+TO_LUA_VALID = [
+    pytest.param(True, "true", id="true"),
+    pytest.param(False, "false", id="false"),
+    pytest.param(5222, "5222", id="int"),
+    pytest.param(-(2**63), "-9223372036854775808", id="int-min"),
+    pytest.param(1.5, "1.5", id="float"),
+    pytest.param("intermediate", '"intermediate"', id="string"),
+    pytest.param('say "hi"\\', '"say \\"hi\\"\\\\"', id="quote-and-backslash"),
+    pytest.param("a\nb\x00c\x7f", '"a\\010b\\000c\\127"', id="control-bytes"),
+    pytest.param("]]--", '"]]--"', id="long-bracket-is-inert"),
+    pytest.param("Zürich ☃", '"Zürich ☃"', id="utf8"),
+    pytest.param([], "{}", id="empty-list"),
+    pytest.param([5222, 5223], "{ 5222, 5223 }", id="list"),
+    pytest.param({"rate": "10kb/s", "burst": "2s"}, '{ burst = "2s", rate = "10kb/s" }', id="mapping-sorted"),
+    pytest.param({"end": 1, "a-b": 2, "ok": 3}, '{ ["a-b"] = 2, ["end"] = 1, ok = 3 }', id="non-identifier-keys"),
+    pytest.param({2: "b", 1: "a"}, '{ [1] = "a", [2] = "b" }', id="integer-keys"),
+    pytest.param(
+        {"c2s": {"rate": "10kb/s", "burst": "2s"}, "s2sin": {"rate": "30kb/s", "burst": "2s"}},
+        '{\n    c2s = { burst = "2s", rate = "10kb/s" };\n    s2sin = { burst = "2s", rate = "30kb/s" };\n}',
+        id="long-table-multiline",
+    ),
+]
+
+
+@pytest.mark.parametrize(("value", "lua"), TO_LUA_VALID)
+def test_to_lua_valid(filters, value, lua):
+    assert filters["to_lua"](value) == lua
+
+
+TO_LUA_INVALID = [
+    pytest.param(None, "to_lua: value: null has no place in Prosody's configuration", id="null"),
+    pytest.param(2**63, "to_lua: value: integer 9223372036854775808 is outside Lua's 64-bit range", id="huge-int"),
+    pytest.param(float("nan"), "to_lua: value: nan has no Lua literal; use a finite number", id="nan"),
+    pytest.param(float("inf"), "to_lua: value: inf has no Lua literal; use a finite number", id="inf"),
+    pytest.param(
+        {"x": {1.5: 1}}, "to_lua: value.x: table key 1.5 is a float; keys must be strings or integers", id="float-key"
+    ),
+    pytest.param({True: 1}, "to_lua: value: table key True is a bool; keys must be strings or integers", id="bool-key"),
+    pytest.param(b"raw", "to_lua: value: cannot write a bytes (b'raw') as Lua", id="bytes"),
+]
+
+
+@pytest.mark.parametrize(("value", "message"), TO_LUA_INVALID)
+def test_to_lua_invalid(filters, value, message):
+    with pytest.raises(AnsibleFilterError) as error:
+        filters["to_lua"](value)
+    assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "line"),
+    [("tls_profile", "modern", 'tls_profile = "modern"'), ("c2s_ports", [5222], "c2s_ports = { 5222 }")],
+)
+def test_prosody_option_valid(filters, name, value, line):
+    assert filters["prosody_option"](value, name) == line
+
+
+@pytest.mark.parametrize("name", ["2fast", "end", "a-b", "x = 1 os.exit()", ""])
+def test_prosody_option_refuses_names_that_are_not_identifiers(filters, name):
+    with pytest.raises(AnsibleFilterError) as error:
+        filters["prosody_option"](1, name)
+    assert str(error.value).startswith(f"prosody_option: option name {name!r} is not a Lua identifier")
+
+
+def test_topic_on_lists_modules_and_sorted_options(filters):
+    body = filters["prosody_topic_lua"]({"modules": {"limits": True, "x": False}, "b": 2, "a": 1}, "l.t", "production")
+    assert body == (
+        "-- Status: on in the production environment.\n"
+        "-- Modules (listed in prosody.cfg.lua's modules_enabled): limits\n"
+        "-- Modules switched off here: x\n"
+        "\n"
+        "a = 1\n"
+        "b = 2\n"
+    )
+
+
+def test_topic_off_sets_nothing_but_says_what_it_would(filters):
+    body = filters["prosody_topic_lua"]({"enabled": False, "modules": {"bosh": True}, "x": 1}, "l7.bosh", "dev")
+    assert [line for line in body.splitlines() if not line.startswith("--")] == []
+    assert "-- Switch it on with l7.bosh.enabled: true" in body
+    assert "--   x = 1" in body
+
+
+CATALOGUE = [
+    {"name": "l1", "directory": "stack/01-a", "topics": ["t1", "t2"]},
+    {"name": "l2", "directory": "stack/02-b", "topics": ["t3"]},
+]
+
+
+def test_modules_enabled_in_layer_order_and_autoload_disabled(filters):
+    layers = {
+        "l1": {"t1": {"modules": {"tls": True}}, "t2": {"enabled": False, "modules": {"compression": True}}},
+        "l2": {"t3": {"modules": {"s2s": False, "bosh": False, "mam": True}}},
+    }
+    assert filters["prosody_modules"](layers, CATALOGUE) == {
+        "enabled": [
+            {"module": "tls", "file": "stack/01-a/t1.cfg.lua"},
+            {"module": "mam", "file": "stack/02-b/t3.cfg.lua"},
+        ],
+        "disabled": [{"module": "s2s", "file": "stack/02-b/t3.cfg.lua"}],
+    }
+
+
+def test_modules_conflict_names_both_files(filters):
+    layers = {"l1": {"t1": {"modules": {"rest": True}}}, "l2": {"t3": {"modules": {"rest": False}}}}
+    with pytest.raises(AnsibleFilterError) as error:
+        filters["prosody_modules"](layers, CATALOGUE)
+    assert str(error.value) == (
+        "prosody_modules: module 'rest' is enabled by stack/01-a/t1.cfg.lua and disabled by "
+        "stack/02-b/t3.cfg.lua; set it in one topic only"
+    )
+
+
+def test_duplicate_options_maps_owners(filters):
+    layers = {"l1": {"t1": {"a": 1, "modules": {}}, "t2": {"enabled": False, "a": 2}}, "l2": {"t3": {"b": 1}}}
+    owners = filters["prosody_duplicate_options"](layers, CATALOGUE, {"prosody.cfg.lua": ["pidfile"]})
+    assert owners == {"pidfile": "prosody.cfg.lua", "a": "stack/01-a/t1.cfg.lua", "b": "stack/02-b/t3.cfg.lua"}
+
+
+@pytest.mark.parametrize(
+    ("layers", "other", "problem"),
+    [
+        pytest.param(
+            {"l1": {"t1": {"c2s_ports": [1]}}, "l2": {"t3": {"c2s_ports": [2]}}},
+            {},
+            "'c2s_ports' is set by both stack/01-a/t1.cfg.lua and stack/02-b/t3.cfg.lua",
+            id="two-topics",
+        ),
+        pytest.param(
+            {"l1": {"t2": {"pidfile": "/x"}}},
+            {"prosody.cfg.lua": ["pidfile"]},
+            "'pidfile' is set by both prosody.cfg.lua and stack/01-a/t2.cfg.lua",
+            id="loader-option",
+        ),
+    ],
+)
+def test_duplicate_options_refused(filters, layers, other, problem):
+    with pytest.raises(AnsibleFilterError) as error:
+        filters["prosody_duplicate_options"](layers, CATALOGUE, other)
+    assert str(error.value) == (
+        f"prosody_duplicate_options: Prosody would silently keep only the later value: {problem}. "
+        "Move each option to the one topic that owns it."
+    )
+
+
+def test_tree_digest_is_order_independent_and_content_sensitive(filters):
+    tree = [{"path": "a", "content": "x"}, {"path": "b", "content": "y"}]
+    digest = filters["prosody_tree_digest"](tree)
+    assert digest == filters["prosody_tree_digest"](list(reversed(tree)))
+    assert digest != filters["prosody_tree_digest"]([{"path": "a", "content": "x"}, {"path": "b", "content": "z"}])
+    # Moving content between files must change the digest too.
+    assert digest != filters["prosody_tree_digest"]([{"path": "a", "content": "xy"}, {"path": "b", "content": ""}])
+
+
+def test_certificate_files(filters):
+    files = filters["prosody_certificate_files"]({"name": "example.com", "certificate": "C\n\n", "key": "K"})
+    assert files == [{"path": "example.com.crt", "content": "C\n"}, {"path": "example.com.key", "content": "K\n"}]
+
+
+@pytest.mark.parametrize(
+    ("certificate", "missing"),
+    [({"name": "a.example", "certificate": "C"}, "key"), ({"certificate": "C", "key": ""}, "name, key")],
+)
+def test_certificate_files_refuses_incomplete_entries(filters, certificate, missing):
+    with pytest.raises(AnsibleFilterError) as error:
+        filters["prosody_certificate_files"](certificate)
+    assert f"lacks {missing}; each entry needs name, certificate (PEM) and key (PEM)" in str(error.value)
