@@ -21,8 +21,9 @@ description:
     tree that Prosody did not load.
 options:
   _input:
-    description: Combined stdout and stderr of C(prosodyctl --config FILE check config).
-    type: str
+    description: Combined stdout and stderr of C(prosodyctl --config FILE check config),
+      as one text or as a list of lines.
+    type: raw
     required: true
   rc:
     description: Exit code of the check.
@@ -41,7 +42,7 @@ EXAMPLES = r"""
     that: findings | length == 0
     fail_msg: "{{ findings | join('\n') }}"
   vars:
-    findings: "{{ check.stdout | prosody_check_findings(check.rc, expected) }}"
+    findings: "{{ (check.stdout_lines + check.stderr_lines) | prosody_check_findings(check.rc, expected) }}"
 """
 
 RETURN = r"""
@@ -66,11 +67,17 @@ LOADED_FILE = re.compile(r"^-\s+(?P<path>/\S.*)$")
 
 def prosody_check_findings(output, rc, expected_files=None):
     """Findings in a `check config` run; see DOCUMENTATION."""
-    if not isinstance(output, str):
-        raise AnsibleFilterError(f"prosody_check_findings: expected the check's output as text, got {output!r}")
+    if isinstance(output, str):
+        lines = output.splitlines()
+    elif isinstance(output, list) and all(isinstance(line, str) for line in output):
+        lines = output
+    else:
+        raise AnsibleFilterError(
+            f"prosody_check_findings: expected the check's output as text or a list of lines, got {output!r}"
+        )
     findings = [] if rc == 0 else [f"prosodyctl check config exited with {rc} (0 means passed)"]
     loaded = set()
-    for raw in output.splitlines():
+    for raw in lines:
         line = raw.strip()
         match = LOADED_FILE.match(line)
         if match:

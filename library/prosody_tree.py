@@ -1,6 +1,7 @@
 #!/usr/bin/python
 """Write a whole configuration tree in one task."""
 
+import errno
 import os
 import shutil
 import tempfile
@@ -80,6 +81,19 @@ def _directory_modes_match(dest, directory_mode):
     return all(os.stat(root).st_mode & 0o7777 == directory_mode for root, _dirs, _names in os.walk(dest))
 
 
+def _retire(dest, parent):
+    """Move the old tree aside and delete it."""
+    retired = tempfile.mkdtemp(prefix=".prosody-tree-old-", dir=parent)
+    try:
+        os.rename(dest, os.path.join(retired, "tree"))
+    except OSError as error:
+        # overlayfs (containers) cannot rename a directory of a lower layer.
+        if error.errno != errno.EXDEV:
+            raise
+        shutil.rmtree(dest)
+    shutil.rmtree(retired)
+
+
 def _write_tree(dest, wanted, mode, directory_mode, gid):
     parent = os.path.dirname(dest.rstrip("/")) or "."
     os.makedirs(parent, exist_ok=True)
@@ -97,12 +111,8 @@ def _write_tree(dest, wanted, mode, directory_mode, gid):
                     os.chown(entry, -1, gid)
             dirs.sort()
         if os.path.isdir(dest):
-            retired = tempfile.mkdtemp(prefix=".prosody-tree-old-", dir=parent)
-            os.rename(dest, os.path.join(retired, "tree"))
-            os.rename(staging, dest)
-            shutil.rmtree(retired)
-        else:
-            os.rename(staging, dest)
+            _retire(dest, parent)
+        os.rename(staging, dest)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

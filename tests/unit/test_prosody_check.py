@@ -55,6 +55,11 @@ def test_findings(filters, output, rc, expected, findings):
     assert filters["prosody_check_findings"](output, rc, expected) == findings
 
 
-def test_output_must_be_text(filters):
-    with pytest.raises(AnsibleFilterError, match="expected the check's output as text, got None"):
-        filters["prosody_check_findings"](None, 0)
+def test_output_as_lines(filters):
+    assert filters["prosody_check_findings"](CLEAN.splitlines(), 0, ["/r/prosody.cfg.lua"]) == []
+
+
+@pytest.mark.parametrize("output", [None, 3, ["ok", 4]])
+def test_output_must_be_text_or_lines(filters, output):
+    with pytest.raises(AnsibleFilterError, match="expected the check's output as text or a list of lines, got"):
+        filters["prosody_check_findings"](output, 0)
