@@ -130,6 +130,23 @@ options:
     type: dict
     required: true
 ---
+name: prosody_listeners
+short_description: The addresses and ports Prosody will listen on
+description:
+  - Derives, from the merged settings, every C(address:port) the server binds
+    (client, direct TLS, server-to-server, HTTP, HTTPS, external components,
+    SOCKS5 proxy), following Prosody's rules for which services are loaded.
+  - Used by tests to prove the server listens exactly there and nowhere else.
+options:
+  _input:
+    description: The merged settings (C(prosody_merged)).
+    type: dict
+    required: true
+  catalogue:
+    description: The layer catalogue, C([{name, directory, topics}]).
+    type: list
+    required: true
+---
 name: prosody_tree_digest
 short_description: SHA-256 fingerprint of a rendered tree
 description:
@@ -398,6 +415,47 @@ def prosody_certificate_files(certificate):
     ]
 
 
+# Modules that serve HTTP: with any of them loaded, mod_http opens its ports.
+HTTP_MODULES = frozenset(
+    {"bosh", "websocket", "http_file_share", "http_oauth2", "rest", "http_openmetrics", "http_files"}
+)
+
+
+def _global_options(merged, catalogue):
+    options = {}
+    for _path, settings in _topic_files(merged, catalogue):
+        if topic_enabled(settings):
+            options.update(prosody_topic_options(settings))
+    return options
+
+
+def prosody_listeners(merged, catalogue):
+    """Sorted "address:port" strings Prosody binds; see DOCUMENTATION."""
+    options = _global_options(merged, catalogue)
+    modules = prosody_modules(merged, catalogue)
+    enabled = {entry["module"] for entry in modules["enabled"]}
+    disabled = {entry["module"] for entry in modules["disabled"]}
+    components = [c for d in merged.get("prosody_domains", []) for c in d.get("components", [])]
+    types = {component["type"] for component in components}
+    interfaces = options.get("interfaces", ["*", "::"])
+    local = options.get("local_interfaces", ["127.0.0.1", "::1"])
+    services = [("c2s", [5222], interfaces), ("c2s_direct_tls", [], interfaces)]
+    if "s2s" not in disabled:
+        services += [("s2s", [5269], interfaces), ("s2s_direct_tls", [], interfaces)]
+    if enabled & HTTP_MODULES or types & {"http_file_share"}:
+        services += [("http", [5280], local), ("https", [5281], interfaces)]
+    if "external" in types:
+        services.append(("component", [5347], local))
+    if "proxy65" in types:
+        services.append(("proxy65", [5000], interfaces))
+    return sorted(
+        f"{address}:{port}"
+        for name, default_ports, default_interfaces in services
+        for port in options.get(f"{name}_ports", default_ports)
+        for address in options.get(f"{name}_interfaces", default_interfaces)
+    )
+
+
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
     digest = hashlib.sha256()
@@ -451,4 +509,5 @@ class FilterModule:
             "prosody_duplicate_options": prosody_duplicate_options,
             "prosody_tree_digest": prosody_tree_digest,
             "prosody_certificate_files": prosody_certificate_files,
+            "prosody_listeners": prosody_listeners,
         }

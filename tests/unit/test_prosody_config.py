@@ -170,3 +170,47 @@ def test_certificate_files_refuses_incomplete_entries(filters, certificate, miss
     with pytest.raises(AnsibleFilterError) as error:
         filters["prosody_certificate_files"](certificate)
     assert f"lacks {missing}; each entry needs name, certificate (PEM) and key (PEM)" in str(error.value)
+
+
+LISTENER_CATALOGUE = [{"name": "l1", "directory": "stack/01-transport", "topics": ["ports", "http", "routing"]}]
+
+
+@pytest.mark.parametrize(
+    ("layer", "domains", "listeners"),
+    [
+        pytest.param({}, [], ["*:5222", "*:5269", ":::5222", ":::5269"], id="prosody-defaults"),
+        pytest.param(
+            {
+                "ports": {"interfaces": ["127.0.0.11"], "c2s_direct_tls_ports": [5223]},
+                "routing": {"modules": {"s2s": False}},
+            },
+            [],
+            ["127.0.0.11:5222", "127.0.0.11:5223"],
+            id="no-federation-direct-tls",
+        ),
+        pytest.param(
+            {
+                "ports": {"interfaces": ["127.0.0.11"]},
+                "http": {"http_interfaces": ["127.0.0.11"], "https_ports": [443]},
+            },
+            [{"name": "a.example", "components": [{"name": "u.a.example", "type": "http_file_share"}]}],
+            ["127.0.0.11:443", "127.0.0.11:5222", "127.0.0.11:5269", "127.0.0.11:5280"],
+            id="upload-opens-http",
+        ),
+        pytest.param(
+            {"ports": {"interfaces": ["127.0.0.2"], "local_interfaces": ["127.0.0.2"]}},
+            [{"name": "a", "components": [{"name": "b.a", "type": "external"}, {"name": "p.a", "type": "proxy65"}]}],
+            ["127.0.0.2:5000", "127.0.0.2:5222", "127.0.0.2:5269", "127.0.0.2:5347"],
+            id="component-and-proxy65",
+        ),
+        pytest.param(
+            {"http": {"enabled": False, "modules": {"bosh": True}}},
+            [],
+            ["*:5222", "*:5269", ":::5222", ":::5269"],
+            id="http-module-of-an-off-topic-opens-nothing",
+        ),
+    ],
+)
+def test_listeners(filters, layer, domains, listeners):
+    merged = {"l1": layer, "prosody_domains": domains}
+    assert filters["prosody_listeners"](merged, LISTENER_CATALOGUE) == listeners
