@@ -147,6 +147,17 @@ options:
     type: list
     required: true
 ---
+name: prosody_secret_values
+short_description: Every secret string in the merged settings
+description:
+  - Collects the string values of keys that name secrets (password, secret,
+    key, token, credentials), at any depth, so diffs and logs can mask them.
+options:
+  _input:
+    description: The merged settings (C(prosody_merged)).
+    type: raw
+    required: true
+---
 name: prosody_tree_digest
 short_description: SHA-256 fingerprint of a rendered tree
 description:
@@ -456,6 +467,23 @@ def prosody_listeners(merged, catalogue):
     )
 
 
+SECRET_KEY = re.compile(r"(password|secret|key|token|credentials)$")
+
+
+def prosody_secret_values(settings, key=""):
+    """Sorted secret strings found anywhere in `settings`; see DOCUMENTATION."""
+    found = set()
+    if isinstance(settings, Mapping):
+        for name, value in settings.items():
+            found.update(prosody_secret_values(value, str(name)))
+    elif isinstance(settings, Sequence) and not isinstance(settings, str):
+        for item in settings:
+            found.update(prosody_secret_values(item, key))
+    elif isinstance(settings, str) and settings and SECRET_KEY.search(key):
+        found.add(settings)
+    return sorted(found)
+
+
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
     digest = hashlib.sha256()
@@ -510,4 +538,5 @@ class FilterModule:
             "prosody_tree_digest": prosody_tree_digest,
             "prosody_certificate_files": prosody_certificate_files,
             "prosody_listeners": prosody_listeners,
+            "prosody_secret_values": prosody_secret_values,
         }

@@ -41,6 +41,17 @@ options:
     description: Group owning the tree (the service's group, so it can read
       files that are not world-readable).  Unset keeps the default group.
     type: str
+  diff_against:
+    description: In diff mode, compare the files with this directory (for
+      example the live release) instead of O(dest).
+    type: path
+  mask:
+    description: Strings (secrets) replaced by C(********) in diffs.
+    type: list
+    elements: str
+    default: []
+notes:
+  - Supports check mode and diff mode; diffs never show the O(mask) strings.
 """
 
 EXAMPLES = r"""
@@ -75,6 +86,33 @@ def _current_tree(dest):
             with open(full, "rb") as handle:
                 tree[os.path.relpath(full, dest)] = (handle.read(), os.stat(full).st_mode & 0o7777)
     return tree
+
+
+def _masked(data, mask):
+    text = data.decode("utf-8", errors="replace")
+    for secret in sorted(mask, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "********")
+    return text
+
+
+def _diffs(before_tree, wanted, before_root, dest, mask):
+    """One Ansible diff per file that differs, secrets masked."""
+    before_tree = before_tree or {}
+    diffs = []
+    for path in sorted(set(before_tree) | set(wanted)):
+        before = before_tree.get(path, (b"", None))[0]
+        after = wanted.get(path, b"")
+        if before != after:
+            diffs.append(
+                {
+                    "before_header": os.path.join(before_root, path) if path in before_tree else "(absent)",
+                    "after_header": os.path.join(dest, path) if path in wanted else "(removed)",
+                    "before": _masked(before, mask),
+                    "after": _masked(after, mask),
+                }
+            )
+    return diffs
 
 
 def _directory_modes_match(dest, directory_mode):
@@ -126,6 +164,10 @@ def main():
             "mode": {"type": "str", "default": "0640"},
             "directory_mode": {"type": "str", "default": "0750"},
             "group": {"type": "str"},
+            "diff_against": {"type": "path"},
+            # no_log: Ansible then censors these strings wherever they appear
+            # in the result, the logged invocation (file contents) included.
+            "mask": {"type": "list", "elements": "str", "default": [], "no_log": True},
         },
         supports_check_mode=True,
     )
@@ -152,9 +194,14 @@ def main():
         and _directory_modes_match(params["dest"], directory_mode)
         and (gid is None or os.stat(params["dest"]).st_gid == gid)
     )
+    result = {"changed": not unchanged, "files": len(wanted)}
+    if module._diff:
+        before_root = params["diff_against"] or params["dest"]
+        before_tree = _current_tree(before_root) if params["diff_against"] else current
+        result["diff"] = _diffs(before_tree, wanted, before_root, params["dest"], params["mask"])
     if not unchanged and not module.check_mode:
         _write_tree(params["dest"], wanted, mode, directory_mode, gid)
-    module.exit_json(changed=not unchanged, files=len(wanted))
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

@@ -214,3 +214,24 @@ LISTENER_CATALOGUE = [{"name": "l1", "directory": "stack/01-transport", "topics"
 def test_listeners(filters, layer, domains, listeners):
     merged = {"l1": layer, "prosody_domains": domains}
     assert filters["prosody_listeners"](merged, LISTENER_CATALOGUE) == listeners
+
+
+@pytest.mark.parametrize(
+    ("settings", "secrets"),
+    [
+        pytest.param(
+            {"l6": {"backends": {"sql": {"password": "p1", "username": "prosody"}}}},
+            ["p1"],
+            id="sql-password",
+        ),
+        pytest.param(
+            {"prosody_domains": [{"name": "a", "components": [{"name": "b", "component_secret": "s2"}]}]},
+            ["s2"],
+            id="component-secret-in-list",
+        ),
+        pytest.param({"x": {"turn_external_secret": "t", "oauth2_registration_key": "k"}}, ["k", "t"], id="suffixes"),
+        pytest.param({"x": {"password_policy": "strong", "secrets": ["a"]}}, [], id="names-that-only-mention-secrets"),
+    ],
+)
+def test_secret_values(filters, settings, secrets):
+    assert filters["prosody_secret_values"](settings) == secrets
