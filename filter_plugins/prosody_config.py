@@ -158,6 +158,23 @@ options:
     type: raw
     required: true
 ---
+name: prosody_sql_clients
+short_description: The Prosody hosts whose SQL storage lives on one database server
+description:
+  - From each Prosody host's merged settings, the PostgreSQL database, user
+    and password it uses, and the address it connects from
+    (C(prosody_listen_address)), for the hosts whose C(sql.host) is the
+    given server address.
+options:
+  _input:
+    description: The Prosody hosts' variables (C(hostvars) entries), built by playbooks/build.yml.
+    type: list
+    required: true
+  server:
+    description: The database server's address.
+    type: str
+    required: true
+---
 name: prosody_tree_digest
 short_description: SHA-256 fingerprint of a rendered tree
 description:
@@ -484,6 +501,24 @@ def prosody_secret_values(settings, key=""):
     return sorted(found)
 
 
+def prosody_sql_clients(hosts, server):
+    """[{database, username, password, source}] stored on `server`; see DOCUMENTATION."""
+    clients = []
+    for host in hosts:
+        backends = ((host.get("prosody_merged") or {}).get("layer06_storage") or {}).get("backends") or {}
+        sql = backends.get("sql") or {}
+        if backends.get("storage") == "sql" and sql.get("driver") == "PostgreSQL" and sql.get("host") == server:
+            clients.append(
+                {
+                    "database": sql["database"],
+                    "username": sql["username"],
+                    "password": sql["password"],
+                    "source": host["prosody_listen_address"],
+                }
+            )
+    return clients
+
+
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
     digest = hashlib.sha256()
@@ -539,4 +574,5 @@ class FilterModule:
             "prosody_certificate_files": prosody_certificate_files,
             "prosody_listeners": prosody_listeners,
             "prosody_secret_values": prosody_secret_values,
+            "prosody_sql_clients": prosody_sql_clients,
         }

@@ -235,3 +235,24 @@ def test_listeners(filters, layer, domains, listeners):
 )
 def test_secret_values(filters, settings, secrets):
     assert filters["prosody_secret_values"](settings) == secrets
+
+
+def _sql_host(address, storage="sql", driver="PostgreSQL", server="127.0.0.20"):
+    sql = {"driver": driver, "host": server, "database": f"db_{address[-2:]}", "username": "prosody", "password": "pw"}
+    return {
+        "prosody_listen_address": address,
+        "prosody_merged": {"layer06_storage": {"backends": {"storage": storage, "sql": sql}}},
+    }
+
+
+def test_sql_clients_pick_the_hosts_stored_on_this_server(filters):
+    hosts = [
+        _sql_host("127.0.0.21"),
+        _sql_host("127.0.0.22", storage="internal"),
+        _sql_host("127.0.0.23", driver="SQLite3"),
+        _sql_host("127.0.0.24", server="127.0.0.99"),
+        {"prosody_listen_address": "127.0.0.25"},  # not built: no merged settings
+    ]
+    assert filters["prosody_sql_clients"](hosts, "127.0.0.20") == [
+        {"database": "db_21", "username": "prosody", "password": "pw", "source": "127.0.0.21"}
+    ]
