@@ -272,6 +272,8 @@ def lua_string(text):
         code = ord(char)
         if char in '"\\':
             out.append("\\" + char)
+        elif 0xD800 <= code <= 0xDFFF:
+            raise AnsibleFilterError(f"to_lua: {text!r} holds a lone surrogate (U+{code:04X}), which is not text")
         elif code < 0x20 or code == 0x7F:
             # A decimal escape with three digits cannot run into a following digit.
             out.append(f"\\{code:03d}")
@@ -287,6 +289,10 @@ def _lua_number(value, path):
             raise AnsibleFilterError(
                 f"to_lua: {path}: integer {value} is outside Lua's 64-bit range [{LUA_INTEGER_MIN}, {LUA_INTEGER_MAX}]"
             )
+        if value == LUA_INTEGER_MIN:
+            # Lua reads "-9223372036854775808" as minus a too-large integer,
+            # which becomes a float; this expression stays an integer.
+            return f"({LUA_INTEGER_MIN + 1} - 1)"
         return str(value)
     if math.isnan(value) or math.isinf(value):
         raise AnsibleFilterError(f"to_lua: {path}: {value!r} has no Lua literal; use a finite number")

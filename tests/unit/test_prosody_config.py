@@ -7,7 +7,7 @@ TO_LUA_VALID = [
     pytest.param(True, "true", id="true"),
     pytest.param(False, "false", id="false"),
     pytest.param(5222, "5222", id="int"),
-    pytest.param(-(2**63), "-9223372036854775808", id="int-min"),
+    pytest.param(-(2**63), "(-9223372036854775807 - 1)", id="int-min-stays-an-integer"),
     pytest.param(1.5, "1.5", id="float"),
     pytest.param("intermediate", '"intermediate"', id="string"),
     pytest.param('say "hi"\\', '"say \\"hi\\"\\\\"', id="quote-and-backslash"),
@@ -42,6 +42,7 @@ TO_LUA_INVALID = [
     ),
     pytest.param({True: 1}, "to_lua: value: table key True is a bool; keys must be strings or integers", id="bool-key"),
     pytest.param(b"raw", "to_lua: value: cannot write a bytes (b'raw') as Lua", id="bytes"),
+    pytest.param("a\ud800", "to_lua: 'a\\ud800' holds a lone surrogate (U+D800), which is not text", id="surrogate"),
 ]
 
 
