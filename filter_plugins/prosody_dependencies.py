@@ -1,0 +1,220 @@
+"""Features that need, exclude or outgrow each other, checked on merged settings.
+
+Prosody accepts many combinations that cannot work: WebSocket without its
+HTTP server, a MUC archive on a host that has no MUC, LDAP authentication
+with nothing configured to reach the directory, modules that only exist on
+13.0 on a 0.12 host.  Each rule below looks at one host's merged settings
+and, when it does not hold, says what to change.
+"""
+
+from collections.abc import Mapping
+
+from ansible.errors import AnsibleFilterError
+
+DOCUMENTATION = r"""
+name: prosody_dependency_findings
+short_description: What in a host's merged settings cannot work together
+description:
+  - Returns one finding per broken rule, each naming the settings involved
+    and what to change; an empty list when every rule holds.
+  - Rules - WebSocket, BOSH and file upload need the HTTP topic; muc_mam needs
+    a MUC component; SQL storage needs a known driver and its settings; LDAP
+    authentication needs the LDAP topic with a base DN; s2s_secure_auth needs
+    federation; vcard and vcard_legacy exclude each other; production allows
+    no stream compression, no plaintext authentication and no unencrypted
+    client connections; modules that only exist on Prosody 13 are refused on
+    a 0.12 host.
+options:
+  _input:
+    description: The merged settings (C(prosody_merged)).
+    type: dict
+    required: true
+  series:
+    description: The host's Prosody series, C(0.12) or C(13.0).
+    type: str
+    required: true
+  environment:
+    description: The host's environment name.
+    type: str
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Stop on settings that cannot work
+  ansible.builtin.assert:
+    that: findings | length == 0
+    fail_msg: "{{ findings }}"
+  vars:
+    findings: "{{ prosody_merged | prosody_dependency_findings(prosody_series, prosody_environment) }}"
+"""
+
+RETURN = r"""
+_value:
+  description: Findings, one sentence each; empty when all rules hold.
+  type: list
+  elements: str
+"""
+
+# Core modules of Prosody 13.0 that neither 0.12 nor Debian 12's
+# prosody-modules package provides.
+ONLY_ON_13 = frozenset(
+    {"account_activity", "debug_reset", "debug_stanzas", "flags", "http_altconnect", "s2s_auth_dane_in", "server_info"}
+)
+SQL_DRIVERS = ("SQLite3", "PostgreSQL", "MySQL")
+
+
+def _topic(merged, layer, topic):
+    return (merged.get(layer) or {}).get(topic) or {}
+
+
+def _on(settings):
+    return settings.get("enabled", True) is not False
+
+
+def _enabled(merged, layer, topic):
+    """The topic is set and not switched off."""
+    settings = (merged.get(layer) or {}).get(topic)
+    return isinstance(settings, Mapping) and _on(settings)
+
+
+def _switched_off(merged, layer, topic):
+    return _topic(merged, layer, topic).get("enabled") is False
+
+
+def _global_modules(merged):
+    """Modules switched on by enabled topics, anywhere in the layers."""
+    return {
+        module
+        for name, layer in merged.items()
+        if name.startswith("layer") and isinstance(layer, Mapping)
+        for settings in layer.values()
+        if isinstance(settings, Mapping) and _on(settings)
+        for module, on in (settings.get("modules") or {}).items()
+        if on
+    }
+
+
+def _components(merged):
+    return [component for domain in merged.get("prosody_domains") or [] for component in domain.get("components") or []]
+
+
+def _http_users(merged):
+    users = [
+        f"layer07_interfaces.{name}" for name in ("websocket", "bosh") if _enabled(merged, "layer07_interfaces", name)
+    ]
+    users += [f"component {c['name']}" for c in _components(merged) if c.get("type") == "http_file_share"]
+    return users
+
+
+def rule_http_layer(merged, _series, _environment):
+    users = _http_users(merged)
+    if users and _switched_off(merged, "layer07_interfaces", "http"):
+        yield (
+            f"{', '.join(users)} need(s) Prosody's HTTP server, but layer07_interfaces.http is off: "
+            "set layer07_interfaces.http.enabled: true, or switch those off"
+        )
+
+
+def rule_muc_mam(merged, _series, _environment):
+    if "muc_mam" in _global_modules(merged):
+        yield "muc_mam is enabled server-wide: enable it only on a MUC component (modules: {muc_mam: true})"
+    for component in _components(merged):
+        if (component.get("modules") or {}).get("muc_mam") and component.get("type") != "muc":
+            yield f"component {component['name']} ({component.get('type')}) enables muc_mam, which needs type: muc"
+
+
+def rule_sql_storage(merged, _series, _environment):
+    backends = _topic(merged, "layer06_storage", "backends")
+    storage = backends.get("storage")
+    uses_sql = storage == "sql" or (isinstance(storage, Mapping) and "sql" in storage.values())
+    if not uses_sql:
+        return
+    sql = backends.get("sql")
+    if not isinstance(sql, Mapping) or sql.get("driver") not in SQL_DRIVERS:
+        yield (
+            "layer06_storage.backends.storage uses sql but layer06_storage.backends.sql.driver is "
+            f"{(sql or {}).get('driver')!r}: set it to one of {', '.join(SQL_DRIVERS)}"
+        )
+        return
+    needed = ["database"] + ([] if sql["driver"] == "SQLite3" else ["host", "username", "password"])
+    missing = [key for key in needed if not sql.get(key)]
+    if missing:
+        yield f"layer06_storage.backends.sql ({sql['driver']}) lacks {', '.join(missing)}"
+
+
+def rule_ldap(merged, _series, _environment):
+    authentication = _topic(merged, "layer02_stream", "authentication").get("authentication")
+    ldap = _topic(merged, "layer08_integration", "ldap")
+    if authentication == "ldap" and not _enabled(merged, "layer08_integration", "ldap"):
+        yield "layer02_stream.authentication.authentication is ldap but layer08_integration.ldap is off: enable it"
+    elif authentication == "ldap" and not ldap.get("ldap_base"):
+        yield "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts"
+
+
+def rule_secure_federation(merged, _series, _environment):
+    secure = _topic(merged, "layer02_stream", "encryption").get("s2s_secure_auth")
+    routing = _topic(merged, "layer03_stanza", "routing")
+    if secure and (routing.get("modules") or {}).get("s2s") is False:
+        yield (
+            "layer02_stream.encryption.s2s_secure_auth is true but federation is off "
+            "(layer03_stanza.routing.modules.s2s: false): drop one of the two"
+        )
+
+
+def rule_vcard(merged, _series, _environment):
+    modules = _global_modules(merged)
+    if {"vcard", "vcard_legacy"} <= modules:
+        yield "vcard and vcard_legacy are both enabled (Prosody drops vcard): keep vcard_legacy + vcard4, or vcard"
+
+
+def rule_production(merged, _series, environment):
+    if environment != "production":
+        return
+    if _enabled(merged, "layer01_transport", "compression"):
+        yield "production allows no stream compression: set layer01_transport.compression.enabled: false"
+    authentication = _topic(merged, "layer02_stream", "authentication")
+    if authentication.get("allow_unencrypted_plain_auth"):
+        yield "production allows no plaintext authentication: set allow_unencrypted_plain_auth: false"
+    if authentication.get("authentication") == "internal_plain":
+        yield "production stores no plaintext passwords: use authentication: internal_hashed"
+    if _topic(merged, "layer02_stream", "encryption").get("c2s_require_encryption") is False:
+        yield "production requires encrypted client connections: set c2s_require_encryption: true"
+
+
+def rule_series(merged, series, _environment):
+    if series != "0.12":
+        return
+    modules = _global_modules(merged) | {
+        module
+        for section in merged.get("prosody_domains") or []
+        for module, on in (section.get("modules") or {}).items()
+        if on
+    }
+    for module in sorted(modules & ONLY_ON_13):
+        yield f"module {module} exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade"
+
+
+RULES = (
+    rule_http_layer,
+    rule_muc_mam,
+    rule_sql_storage,
+    rule_ldap,
+    rule_secure_federation,
+    rule_vcard,
+    rule_production,
+    rule_series,
+)
+
+
+def prosody_dependency_findings(merged, series, environment):
+    """Findings for one host's merged settings; see DOCUMENTATION."""
+    if not isinstance(merged, Mapping):
+        raise AnsibleFilterError(f"prosody_dependency_findings: expected the merged settings mapping, got {merged!r}")
+    return [finding for rule in RULES for finding in rule(merged, series, environment)]
+
+
+class FilterModule:
+    """Dependency and conflict rules."""
+
+    def filters(self):
+        return {"prosody_dependency_findings": prosody_dependency_findings}

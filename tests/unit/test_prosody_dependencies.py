@@ -1,0 +1,187 @@
+"""prosody_dependency_findings: one table of settings that cannot work, one of settings that can."""
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+SQL = {"driver": "PostgreSQL", "host": "db", "database": "prosody", "username": "prosody", "password": "pw"}
+
+VALID = [
+    pytest.param({}, "0.12", "production", id="empty"),
+    pytest.param(
+        {"layer07_interfaces": {"http": {}, "websocket": {"modules": {"websocket": True}}}},
+        "13.0",
+        "staging",
+        id="ws+http",
+    ),
+    pytest.param({"layer06_storage": {"backends": {"storage": "sql", "sql": SQL}}}, "0.12", "staging", id="sql"),
+    pytest.param(
+        {"layer06_storage": {"backends": {"storage": "sql", "sql": {"driver": "SQLite3", "database": "p.sqlite"}}}},
+        "0.12",
+        "development",
+        id="sqlite-needs-no-host",
+    ),
+    pytest.param(
+        {
+            "prosody_domains": [
+                {"name": "a", "components": [{"name": "c.a", "type": "muc", "modules": {"muc_mam": True}}]}
+            ]
+        },
+        "0.12",
+        "production",
+        id="muc_mam-on-muc",
+    ),
+    pytest.param(
+        {"layer04_protocol": {"x": {"modules": {"server_info": True}}}}, "13.0", "staging", id="13-module-on-13"
+    ),
+    pytest.param(
+        {"layer04_protocol": {"x": {"enabled": False, "modules": {"flags": True}}}}, "0.12", "staging", id="off-topic"
+    ),
+    pytest.param(
+        {"layer01_transport": {"compression": {}}}, "0.12", "development", id="compression-outside-production"
+    ),
+]
+
+
+@pytest.mark.parametrize(("merged", "series", "environment"), VALID)
+def test_valid(filters, merged, series, environment):
+    assert filters["prosody_dependency_findings"](merged, series, environment) == []
+
+
+INVALID = [
+    pytest.param(
+        {"layer07_interfaces": {"http": {"enabled": False}, "bosh": {}}},
+        "0.12",
+        "staging",
+        "layer07_interfaces.bosh need(s) Prosody's HTTP server, but layer07_interfaces.http is off: "
+        "set layer07_interfaces.http.enabled: true, or switch those off",
+        id="bosh-without-http",
+    ),
+    pytest.param(
+        {
+            "layer07_interfaces": {
+                "http": {"enabled": False},
+                "websocket": {"enabled": False},
+                "bosh": {"enabled": False},
+            },
+            "prosody_domains": [{"name": "a", "components": [{"name": "up.a", "type": "http_file_share"}]}],
+        },
+        "0.12",
+        "staging",
+        "component up.a need(s) Prosody's HTTP server, but layer07_interfaces.http is off: "
+        "set layer07_interfaces.http.enabled: true, or switch those off",
+        id="upload-without-http",
+    ),
+    pytest.param(
+        {"layer05_services": {"groupchat": {"modules": {"muc_mam": True}}}},
+        "0.12",
+        "staging",
+        "muc_mam is enabled server-wide: enable it only on a MUC component (modules: {muc_mam: true})",
+        id="muc_mam-global",
+    ),
+    pytest.param(
+        {
+            "prosody_domains": [
+                {"name": "a", "components": [{"name": "p.a", "type": "pubsub", "modules": {"muc_mam": True}}]}
+            ]
+        },
+        "0.12",
+        "staging",
+        "component p.a (pubsub) enables muc_mam, which needs type: muc",
+        id="muc_mam-on-pubsub",
+    ),
+    pytest.param(
+        {"layer06_storage": {"backends": {"storage": "sql", "sql": {"driver": "Oracle"}}}},
+        "0.12",
+        "staging",
+        "layer06_storage.backends.storage uses sql but layer06_storage.backends.sql.driver is 'Oracle': "
+        "set it to one of SQLite3, PostgreSQL, MySQL",
+        id="sql-unknown-driver",
+    ),
+    pytest.param(
+        {
+            "layer06_storage": {
+                "backends": {"storage": {"archive": "sql"}, "sql": {"driver": "PostgreSQL", "database": "p"}}
+            }
+        },
+        "0.12",
+        "staging",
+        "layer06_storage.backends.sql (PostgreSQL) lacks host, username, password",
+        id="sql-per-store-incomplete",
+    ),
+    pytest.param(
+        {
+            "layer02_stream": {"authentication": {"authentication": "ldap"}},
+            "layer08_integration": {"ldap": {"enabled": False}},
+        },
+        "0.12",
+        "staging",
+        "layer02_stream.authentication.authentication is ldap but layer08_integration.ldap is off: enable it",
+        id="ldap-off",
+    ),
+    pytest.param(
+        {
+            "layer02_stream": {"authentication": {"authentication": "ldap"}},
+            "layer08_integration": {"ldap": {"ldap_base": ""}},
+        },
+        "0.12",
+        "staging",
+        "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts",
+        id="ldap-no-base",
+    ),
+    pytest.param(
+        {
+            "layer02_stream": {"encryption": {"s2s_secure_auth": True}},
+            "layer03_stanza": {"routing": {"modules": {"s2s": False}}},
+        },
+        "0.12",
+        "development",
+        "layer02_stream.encryption.s2s_secure_auth is true but federation is off "
+        "(layer03_stanza.routing.modules.s2s: false): drop one of the two",
+        id="secure-auth-without-federation",
+    ),
+    pytest.param(
+        {"layer04_protocol": {"extensions": {"modules": {"vcard": True, "vcard_legacy": True}}}},
+        "13.0",
+        "staging",
+        "vcard and vcard_legacy are both enabled (Prosody drops vcard): keep vcard_legacy + vcard4, or vcard",
+        id="vcard-conflict",
+    ),
+    pytest.param(
+        {"layer01_transport": {"compression": {"enabled": True}}},
+        "13.0",
+        "production",
+        "production allows no stream compression: set layer01_transport.compression.enabled: false",
+        id="production-compression",
+    ),
+    pytest.param(
+        {"layer02_stream": {"authentication": {"allow_unencrypted_plain_auth": True}}},
+        "13.0",
+        "production",
+        "production allows no plaintext authentication: set allow_unencrypted_plain_auth: false",
+        id="production-plain-auth",
+    ),
+    pytest.param(
+        {"layer02_stream": {"encryption": {"c2s_require_encryption": False}}},
+        "13.0",
+        "production",
+        "production requires encrypted client connections: set c2s_require_encryption: true",
+        id="production-unencrypted-clients",
+    ),
+    pytest.param(
+        {"prosody_domains": [{"name": "a", "modules": {"flags": True}}]},
+        "0.12",
+        "staging",
+        "module flags exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade",
+        id="13-only-module-on-0.12",
+    ),
+]
+
+
+@pytest.mark.parametrize(("merged", "series", "environment", "finding"), INVALID)
+def test_invalid(filters, merged, series, environment, finding):
+    assert filters["prosody_dependency_findings"](merged, series, environment) == [finding]
+
+
+def test_refuses_what_is_not_a_mapping(filters):
+    with pytest.raises(AnsibleFilterError, match="expected the merged settings mapping, got"):
+        filters["prosody_dependency_findings"]([], "0.12", "staging")
