@@ -158,6 +158,17 @@ options:
     type: raw
     required: true
 ---
+name: prosody_masked
+short_description: The merged settings with every secret replaced by ********
+description:
+  - Same rule as M(prosody_secret_values) for what is a secret; for review
+    files and reports that must not carry the vault's values.
+options:
+  _input:
+    description: The merged settings (C(prosody_merged)).
+    type: raw
+    required: true
+---
 name: prosody_sql_clients
 short_description: The Prosody hosts whose SQL storage lives on one database server
 description:
@@ -525,6 +536,17 @@ def prosody_sql_clients(hosts, server):
     return clients
 
 
+def prosody_masked(settings, key=""):
+    """A copy of `settings` with every secret string replaced by ********; see DOCUMENTATION."""
+    if isinstance(settings, Mapping):
+        return {name: prosody_masked(value, str(name)) for name, value in settings.items()}
+    if isinstance(settings, Sequence) and not isinstance(settings, str):
+        return [prosody_masked(item, key) for item in settings]
+    if isinstance(settings, str) and settings and SECRET_KEY.search(key):
+        return "********"
+    return settings
+
+
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
     digest = hashlib.sha256()
@@ -580,5 +602,6 @@ class FilterModule:
             "prosody_certificate_files": prosody_certificate_files,
             "prosody_listeners": prosody_listeners,
             "prosody_secret_values": prosody_secret_values,
+            "prosody_masked": prosody_masked,
             "prosody_sql_clients": prosody_sql_clients,
         }

@@ -257,3 +257,12 @@ def test_sql_clients_pick_the_hosts_stored_on_this_server(filters):
     assert filters["prosody_sql_clients"](hosts, "127.0.0.20") == [
         {"database": "db_21", "username": "prosody", "password": "pw", "source": "127.0.0.21"}
     ]
+
+
+def test_masked_replaces_exactly_the_secret_values(filters):
+    settings = {"sql": {"password": "pw", "port": 5432}, "d": [{"name": "a", "component_secret": "s"}], "key": ""}
+    assert filters["prosody_masked"](settings) == {
+        "sql": {"password": "********", "port": 5432},
+        "d": [{"name": "a", "component_secret": "********"}],
+        "key": "",
+    }
