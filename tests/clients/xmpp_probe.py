@@ -238,6 +238,17 @@ CHECKS = {
 }
 
 
+def describe(error):
+    """One readable sentence for a failed check."""
+    if isinstance(error, slixmpp.exceptions.IqError):
+        return f"{error.iq['from']} answered {error.condition} ({error.etype}): {error.text or 'no text'}"
+    if isinstance(error, slixmpp.exceptions.IqTimeout):
+        return f"{error.iq['to']} did not answer in time"
+    if isinstance(error, ProbeFailed):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
 class Probe:
     """The options, the accounts, the connected clients and the state kept across phases."""
 
@@ -265,7 +276,7 @@ async def run(options):
         try:
             detail, ok = await CHECKS[name](probe), True
         except (ProbeFailed, slixmpp.exceptions.IqError, slixmpp.exceptions.IqTimeout, OSError) as error:
-            detail, ok = f"{type(error).__name__}: {error}" if not isinstance(error, ProbeFailed) else str(error), False
+            detail, ok = describe(error), False
         passed &= ok
         record = {"check": name, "ok": ok, "detail": detail, "seconds": round(time.monotonic() - started, 3)}
         print(json.dumps(record), flush=True)
