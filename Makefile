@@ -63,6 +63,7 @@ molecule:
 	PROSODY_SUITE=trixie PROSODY_SERIES=13.0 $(BIN)/molecule test -s development
 	$(BIN)/molecule test -s staging
 	$(BIN)/molecule test -s production
+	$(BIN)/molecule test -s broken-config
 
 clean:
 	-podman rm -f prosody-dev
