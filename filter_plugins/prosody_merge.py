@@ -10,9 +10,10 @@ The merge model, one rule per kind of value (documented in README.md):
    item on ``name``; an item with ``state: absent`` is removed; new names are
    appended in the order they appear.
 4. any other list: replaced as a whole by the higher level.
-5. scalar: replaced by the higher level.
-A mapping meeting a non-mapping (or a list meeting a scalar) is an error that
-names the key and both levels: such a clash is almost always a typo.
+5. scalar: replaced by the higher level (by a mapping too, e.g. ``storage:
+   internal`` by ``storage: {archive: sql}``).
+A mapping or a list replaced by a plain value is an error that names the key
+and both levels: such a clash is almost always a typo.
 """
 
 from collections.abc import Mapping, Sequence
@@ -90,6 +91,11 @@ def _kind(value):
 def _copy(value):
     if _is_mapping(value):
         return {key: _copy(item) for key, item in value.items() if item is not None}
+    if _is_named_list(value):
+        # "state: absent" is an instruction to the merge, never a setting.
+        return [
+            _copy({k: v for k, v in item.items() if k != "state"}) for item in value if item.get("state") != "absent"
+        ]
     if _is_list(value):
         return [_copy(item) for item in value]
     return value
@@ -125,7 +131,9 @@ def _merge_mappings(lower, higher, path, label):
 def _merge_values(lower, higher, path, label):
     if _is_mapping(lower) and _is_mapping(higher):
         return _merge_mappings(lower, higher, path, label)
-    if _is_mapping(lower) != _is_mapping(higher) or (_is_list(lower) and not _is_list(higher)):
+    # A mapping may replace a plain value (storage: internal -> {archive: sql}),
+    # never the other way round: that is almost always a typo.
+    if (_is_mapping(lower) and not _is_mapping(higher)) or (_is_list(lower) and not _is_list(higher)):
         raise AnsibleFilterError(
             f"prosody_merge: {path}: {label} sets {_kind(higher)} where lower levels hold {_kind(lower)}; "
             "use the same kind of value, or null to remove the inherited key first"

@@ -27,6 +27,16 @@ VALID = [
     pytest.param([], {}, id="no-levels"),
     pytest.param([["a", {"x": "*"}], ["b", {"x": ["127.0.0.1"]}]], {"x": ["127.0.0.1"]}, id="scalar-to-list"),
     pytest.param([["a", {"x": None, "y": 1}]], {"y": 1}, id="null-in-first-level-dropped"),
+    pytest.param(
+        [["a", {"storage": "internal"}], ["b", {"storage": {"archive": "sql"}}]],
+        {"storage": {"archive": "sql"}},
+        id="scalar-replaced-by-mapping",
+    ),
+    pytest.param(
+        [["a", {"d": [{"name": "x", "state": "absent"}, {"name": "y", "state": "present"}]}]],
+        {"d": [{"name": "y"}]},
+        id="state-never-leaks-from-a-single-level",
+    ),
 ]
 
 
