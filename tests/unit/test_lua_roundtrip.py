@@ -13,6 +13,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from conftest import filter_module
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -80,33 +81,9 @@ values = st.recursive(
     | st.dictionaries(text | st.integers(min_value=-(2**63), max_value=2**63 - 1), children, max_size=5),
     max_leaves=12,
 )
-option_names = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,30}\Z").filter(
-    lambda name: name
-    not in {
-        "and",
-        "break",
-        "do",
-        "else",
-        "elseif",
-        "end",
-        "false",
-        "for",
-        "function",
-        "goto",
-        "if",
-        "in",
-        "local",
-        "nil",
-        "not",
-        "or",
-        "repeat",
-        "return",
-        "then",
-        "true",
-        "until",
-        "while",
-    }
-)
+# Names that are Lua identifiers; keywords are refused (tested in test_prosody_config.py).
+LUA_KEYWORDS = filter_module("prosody_config").LUA_KEYWORDS
+option_names = st.from_regex(r"\A[A-Za-z_][A-Za-z0-9_]{0,30}\Z").filter(lambda name: name not in LUA_KEYWORDS)
 
 
 def _lua_view(value):
