@@ -9,6 +9,7 @@ deterministic.
 """
 
 import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -186,6 +187,44 @@ options:
     type: str
     required: true
 ---
+name: prosody_section_options
+short_description: The Prosody options of one domain or component entry
+description:
+  - Drops the keys that are not Prosody options (C(name), C(modules),
+    C(components) of a domain; C(name), C(type), C(modules) of a component).
+options:
+  _input:
+    description: One entry of prosody_domains, or one of its components.
+    type: dict
+    required: true
+  kind:
+    description: C(VirtualHost) or C(Component).
+    type: str
+    required: true
+---
+name: prosody_option_manifest
+short_description: A fingerprint of every option in every section of a tree
+description:
+  - Maps each section (C(global), C(VirtualHost <name>), C(Component <name>))
+    to its options, each with a short SHA-256 of its value, exactly where the
+    templates write them (loader options and module lists, enabled topics,
+    environment settings, domains and components).
+  - Stored in each release (release.json) so a later deploy can tell which
+    options changed without keeping any value; see prosody_apply_method.
+options:
+  _input:
+    description: The merged settings (prosody_merged).
+    type: dict
+    required: true
+  catalogue:
+    description: The layer catalogue (prosody_layers).
+    type: list
+    required: true
+  loader_options:
+    description: Options the loader writes itself (pidfile, plugin_paths).
+    type: dict
+    required: true
+---
 name: prosody_tree_digest
 short_description: SHA-256 fingerprint of a rendered tree
 description:
@@ -227,6 +266,17 @@ EXAMPLES = r"""
   ansible.builtin.debug:
     msg: "{{ prosody_stack.layers | prosody_duplicate_options(prosody_stack_layers) }}"
   # => {'c2s_ports': 'stack/01-transport/ports.cfg.lua', ...}
+
+- name: Options of a component entry
+  ansible.builtin.debug:
+    msg: "{{ {'name': 'conference.example.com', 'type': 'muc', 'max_history_messages': 50}
+             | prosody_section_options('Component') }}"
+  # => {'max_history_messages': 50}
+
+- name: Which options a release sets, fingerprinted
+  ansible.builtin.debug:
+    msg: "{{ prosody_merged | prosody_option_manifest(prosody_layers, {'pidfile': '/run/prosody/prosody.pid'}) }}"
+  # => {'global': {'c2s_ports': '5d2f0b6a3c1e9f47', ...}, 'VirtualHost example.com': {...}}
 
 - name: Release name
   ansible.builtin.debug:
@@ -558,6 +608,61 @@ def prosody_tree_digest(files):
     return digest.hexdigest()
 
 
+SECTION_RESERVED_KEYS = {
+    "VirtualHost": frozenset({"name", "modules", "components"}),
+    "Component": frozenset({"name", "type", "modules"}),
+}
+
+
+def prosody_section_options(entry, kind):
+    """A domain's or component's Prosody options; see DOCUMENTATION."""
+    if kind not in SECTION_RESERVED_KEYS:
+        raise AnsibleFilterError(f"prosody_section_options: kind is {kind!r}; allowed: VirtualHost, Component")
+    if not isinstance(entry, Mapping):
+        raise AnsibleFilterError(f"prosody_section_options: expected a mapping, got {entry!r}")
+    return {key: value for key, value in entry.items() if key not in SECTION_RESERVED_KEYS[kind]}
+
+
+def _fingerprint(value):
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _section_modules(entry):
+    modules = entry.get("modules") or {}
+    lists = {
+        "modules_enabled": sorted(name for name, on in modules.items() if on),
+        "modules_disabled": sorted(name for name, on in modules.items() if not on),
+    }
+    return {name: value for name, value in lists.items() if value}
+
+
+def prosody_option_manifest(merged, catalogue, loader_options):
+    """{section: {option: fingerprint}} for a whole tree; see DOCUMENTATION."""
+    modules = prosody_modules(merged, catalogue)
+    global_options = {name: value for name, value in loader_options.items() if value not in (None, [], "")}
+    global_options["modules_enabled"] = [entry["module"] for entry in modules["enabled"]]
+    global_options["modules_disabled"] = [entry["module"] for entry in modules["disabled"]]
+    global_options.update(_global_options(merged, catalogue))
+    global_options.update(merged.get("prosody_environment_settings") or {})
+    sections = {"global": global_options}
+    for domain in merged.get("prosody_domains") or []:
+        sections[f"VirtualHost {domain['name']}"] = {
+            **_section_modules(domain),
+            **prosody_section_options(domain, "VirtualHost"),
+        }
+        for component in domain.get("components") or []:
+            sections[f"Component {component['name']}"] = {
+                "component_type": component.get("type"),
+                **_section_modules(component),
+                **prosody_section_options(component, "Component"),
+            }
+    return {
+        section: {name: _fingerprint(value) for name, value in sorted(options.items())}
+        for section, options in sorted(sections.items())
+    }
+
+
 def _option_lines(options):
     return [prosody_option(options[name], name) for name in sorted(options)]
 
@@ -604,4 +709,6 @@ class FilterModule:
             "prosody_secret_values": prosody_secret_values,
             "prosody_masked": prosody_masked,
             "prosody_sql_clients": prosody_sql_clients,
+            "prosody_section_options": prosody_section_options,
+            "prosody_option_manifest": prosody_option_manifest,
         }

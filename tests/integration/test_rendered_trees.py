@@ -25,7 +25,8 @@ COMPONENT_MODULES = {"muc": "muc", "http_file_share": "http_file_share", "pubsub
 
 
 def tree_files(tree):
-    return sorted(str(path.relative_to(tree)) for path in tree.rglob("*") if path.is_file())
+    """The tree's configuration files (release.json describes the release; Prosody never reads it)."""
+    return sorted(str(path.relative_to(tree)) for path in tree.rglob("*.lua") if path.is_file())
 
 
 def in_container(tree, base):
@@ -111,3 +112,26 @@ def test_rendering_twice_gives_identical_trees(tmp_path, environment):
         ["diff", "-r", str(tmp_path / "first"), str(tmp_path / "second")], capture_output=True, text=True, check=False
     )
     assert diff.returncode == 0, diff.stdout
+
+
+PROSODY_OWN_KEYS = {"defined", "component_module", "load_global_modules"}
+
+
+def manifest_sections(release):
+    """release.json's option manifest keyed like Prosody's own dump ("*" for global)."""
+    sections = {}
+    for section, options in release["options"].items():
+        name = "*" if section == "global" else section.split(" ", 1)[1]
+        sections[name] = set(options) - {"component_type"}
+    return sections
+
+
+@pytest.mark.parametrize(("environment", "series"), CASES, ids=[f"{e}-{s}" for e, s in CASES])
+def test_release_manifest_names_every_option_prosody_reads(prosody, rendered, environment, series):
+    """The reload/restart decision compares these fingerprints: they must cover exactly what Prosody reads."""
+    base, trees = rendered
+    for tree in trees[environment, series]:
+        release = json.loads((tree / "release.json").read_text())
+        parsed = parse_with_prosody(prosody[series], f"{in_container(tree, base)}/prosody.cfg.lua")["sections"]
+        read_by_prosody = {name: set(options) - PROSODY_OWN_KEYS for name, options in parsed.items()}
+        assert manifest_sections(release) == read_by_prosody, tree.name

@@ -75,7 +75,8 @@ async def connect(jid, password, options):
     client.add_event_handler("failed_auth", lambda _: settle("authentication failed"))
     client.add_event_handler("connection_failed", lambda error: settle(f"connection failed: {error}"))
     client.add_event_handler("tls_failed", lambda error: settle(f"TLS failed: {error}"))
-    client.add_event_handler("ssl_invalid_chain", lambda _: settle(f"server certificate not issued by {options.ca}"))
+    issuer = options.ca or "a CA the system trusts"
+    client.add_event_handler("ssl_invalid_chain", lambda _: settle(f"server certificate not issued by {issuer}"))
     client.connect(host=options.address, port=options.port)
     try:
         outcome = await asyncio.wait_for(started, options.timeout)
@@ -256,8 +257,8 @@ class Probe:
         self.options = options
         self.accounts = read_accounts(options.accounts_file)
         self.clients = {}
-        self.state_path = Path(options.state)
-        self.state = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+        self.state_path = Path(options.state) if options.state else None
+        self.state = json.loads(self.state_path.read_text()) if self.state_path and self.state_path.exists() else {}
 
 
 def read_accounts(path):
@@ -280,7 +281,8 @@ async def run(options):
         passed &= ok
         record = {"check": name, "ok": ok, "detail": detail, "seconds": round(time.monotonic() - started, 3)}
         print(json.dumps(record), flush=True)
-    probe.state_path.write_text(json.dumps(probe.state))
+    if probe.state_path:
+        probe.state_path.write_text(json.dumps(probe.state))
     for client in probe.clients.values():
         client.disconnect()
     await asyncio.sleep(0.2)
@@ -291,11 +293,11 @@ def parse_arguments(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--address", required=True, help="loopback address the server listens on")
     parser.add_argument("--port", type=int, default=5222, help="client port (STARTTLS)")
-    parser.add_argument("--ca", required=True, help="CA file the server certificate must chain to")
+    parser.add_argument("--ca", help="CA file the server certificate must chain to (default: the system's trust store)")
     parser.add_argument("--accounts-file", required=True, help="two lines 'jid password'")
     parser.add_argument("--muc", help="MUC component, e.g. conference.example.com")
     parser.add_argument("--upload", help="HTTP upload component, e.g. upload.example.com")
-    parser.add_argument("--state", required=True, help="file keeping what the after-restart phase checks")
+    parser.add_argument("--state", help="file keeping what the after-restart phase checks (offline check only)")
     parser.add_argument("--phase", choices=sorted(PHASE_CHECKS), default="before-restart")
     parser.add_argument(
         "--checks", default=",".join(CHECKS), type=lambda text: text.split(","), help="comma-separated subset to run"
