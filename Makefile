@@ -64,6 +64,7 @@ molecule:
 	$(BIN)/molecule test -s staging
 	$(BIN)/molecule test -s production
 	$(BIN)/molecule test -s broken-config
+	$(BIN)/molecule test -s fleet
 
 clean:
 	-podman rm -f prosody-dev

@@ -45,7 +45,8 @@ def summary_lines(rollout):
     """Plain-text table rows, hosts in name order; the last column (gate) is not padded."""
     rows = [HEADINGS] + [_row(host, rollout[host]) for host in sorted(rollout)]
     widths = [max(len(row[column]) for row in rows) for column in range(len(HEADINGS) - 1)]
-    return ["  ".join([*(cell.ljust(width) for cell, width in zip(row, widths, strict=False)), row[-1]]) for row in rows]
+    padded = ([cell.ljust(width) for cell, width in zip(row, widths, strict=False)] for row in rows)
+    return ["  ".join([*cells, row[-1]]) for cells, row in zip(padded, rows, strict=True)]
 
 
 class CallbackModule(CallbackBase):
