@@ -29,7 +29,7 @@ import slixmpp
 
 PHASE_CHECKS = {
     "before-restart": ["login", "message", "muc", "upload", "mam", "offline"],
-    "after-restart": ["login", "offline"],
+    "after-restart": ["login", "mam", "offline"],
 }
 
 
