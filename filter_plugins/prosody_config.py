@@ -315,7 +315,7 @@ LUA_KEYWORDS = frozenset(
         "while",
     ]
 )
-LUA_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+LUA_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")  # \Z: "$" would accept a trailing newline
 LUA_INTEGER_MIN, LUA_INTEGER_MAX = -(2**63), 2**63 - 1
 ONE_LINE_LIMIT = 72
 INDENT = "    "

@@ -219,7 +219,7 @@ def _dns_name_problem(value):
         return "is longer than 253 characters"
     labels = value.split(".")
     for label in labels:
-        if not DNS_LABEL.match(label):
+        if not DNS_LABEL.fullmatch(label):
             if not label:
                 return "has an empty label"
             if len(label) > 63:
@@ -230,7 +230,7 @@ def _dns_name_problem(value):
 
 def _uri_problem(value, schemes=None):
     scheme, _, rest = value.partition(":")
-    if not rest or not URI_SCHEME.match(scheme) or (schemes and scheme.lower() not in schemes):
+    if not rest or not URI_SCHEME.fullmatch(scheme) or (schemes and scheme.lower() not in schemes):
         return "is not a valid URI" if not schemes else "is not a valid URL"
     if any(char.isspace() for char in value):
         return "contains white space"
@@ -261,7 +261,7 @@ def _ip_network_problem(value):
 
 def _jid_problem(value):
     node, at, domain = value.partition("@")
-    if not at or not JID_NODE.match(node) or _dns_name_problem(domain):
+    if not at or not JID_NODE.fullmatch(node) or _dns_name_problem(domain):
         return "is not a bare JID"
     return None
 
@@ -269,7 +269,7 @@ def _jid_problem(value):
 def _period_problem(value):
     if isinstance(value, int):
         return None if value > 0 else "is not a positive number of seconds"
-    if value == "never" or PERIOD.match(value):
+    if value == "never" or PERIOD.fullmatch(value):
         return None
     return "is not a period both Prosody series read alike"
 
@@ -277,7 +277,7 @@ def _period_problem(value):
 def _module_name_problem(value):
     if value.startswith("mod_"):
         return "starts with mod_"
-    return None if MODULE_NAME.match(value) else "is not a module name"
+    return None if MODULE_NAME.fullmatch(value) else "is not a module name"
 
 
 FORMAT_CHECKS = {
@@ -289,7 +289,7 @@ FORMAT_CHECKS = {
     "uri": _uri_problem,
     "period": _period_problem,
     "module_name": _module_name_problem,
-    "store_name": lambda value: None if MODULE_NAME.match(value) else "is not a store name",
+    "store_name": lambda value: None if MODULE_NAME.fullmatch(value) else "is not a store name",
 }
 
 

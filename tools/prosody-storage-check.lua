@@ -6,28 +6,13 @@
 -- Prints one line per database ("ok ..." or "error ...", never a password)
 -- and exits 1 if any connection failed.  SQLite3 files are not opened here:
 -- connecting would create them as the wrong user.
-local source_dir = os.getenv("PROSODY_SRCDIR") or "/usr/lib/prosody"
-package.path = source_dir .. "/?.lua;" .. package.path
-package.cpath = source_dir .. "/?.so;" .. package.cpath
--- 13.0 names its modules prosody.*; its loader maps them onto the tree.
-if not pcall(require, "prosody.loader") then pcall(require, "loader") end
+local script_dir = arg[0]:match("^(.*)/") or "."
+package.path = script_dir .. "/?.lua;" .. package.path
+local stack = require "prosody_stack"
 
-local function need(name)
-	local ok, lib = pcall(require, "prosody." .. name)
-	if ok then return lib end
-	return require(name)
-end
-
-local configmanager = need "core.configmanager"
-local sql = need "util.sql"
+local configmanager = stack.load_config(arg[1], "usage: prosody-storage-check.lua CONFIG")
+local sql = stack.need "util.sql"
 local socket = require "socket"
-
-local config_file = assert(arg[1], "usage: prosody-storage-check.lua CONFIG")
-local loaded, level, err = configmanager.load(config_file)
-if not loaded then
-	io.stderr:write(("config %s error: %s\n"):format(tostring(level), tostring(err)))
-	os.exit(1)
-end
 
 -- Does this section keep any store in SQL?
 local function uses_sql(section)

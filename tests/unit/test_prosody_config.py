@@ -18,6 +18,7 @@ TO_LUA_VALID = [
     pytest.param([5222, 5223], "{ 5222, 5223 }", id="list"),
     pytest.param({"rate": "10kb/s", "burst": "2s"}, '{ burst = "2s", rate = "10kb/s" }', id="mapping-sorted"),
     pytest.param({"end": 1, "a-b": 2, "ok": 3}, '{ ["a-b"] = 2, ["end"] = 1, ok = 3 }', id="non-identifier-keys"),
+    pytest.param({"A\n": 1}, '{ ["A\\010"] = 1 }', id="key-with-trailing-newline-is-not-an-identifier"),
     pytest.param({2: "b", 1: "a"}, '{ [1] = "a", [2] = "b" }', id="integer-keys"),
     pytest.param(
         {"c2s": {"rate": "10kb/s", "burst": "2s"}, "s2sin": {"rate": "30kb/s", "burst": "2s"}},

@@ -302,6 +302,14 @@ INVALID = [
         id="bad-module-names",
     ),
     pytest.param(
+        {"layer01_transport": {"tls": {"modules": {"tls\n": True}}}},
+        [
+            'layer01_transport.tls.modules: "tls\\n" is not a module name (allowed: a module name: lowercase '
+            "letters, digits and _, without the mod_ prefix)"
+        ],
+        id="module-name-with-trailing-newline",
+    ),
+    pytest.param(
         {"layer05_services": {"presence": {"modules": {"carbons": False}}}},
         [
             "layer05_services.presence.modules.carbons: false here but true in "
