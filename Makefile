@@ -65,6 +65,7 @@ molecule:
 	$(BIN)/molecule test -s production
 	$(BIN)/molecule test -s broken-config
 	$(BIN)/molecule test -s fleet
+	$(BIN)/molecule test -s migration
 
 clean:
 	-podman rm -f prosody-dev

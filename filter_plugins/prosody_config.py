@@ -171,12 +171,15 @@ options:
     required: true
 ---
 name: prosody_sql_clients
-short_description: The Prosody hosts whose SQL storage lives on one database server
+short_description: The Prosody hosts whose SQL connection names one database server
 description:
   - From each Prosody host's merged settings, the PostgreSQL database, user
     and password it uses, and the address it connects from
     (C(prosody_listen_address)), for the hosts whose C(sql.host) is the
     given server address.
+  - The storage setting does not matter: a host that names a database gets
+    it, whether every store, some stores or none yet (before
+    playbooks/migrate-storage.yml moves data there) are kept in SQL.
 options:
   _input:
     description: The Prosody hosts' variables (C(hostvars) entries), built by playbooks/build.yml.
@@ -574,7 +577,7 @@ def prosody_sql_clients(hosts, server):
     for host in hosts:
         backends = ((host.get("prosody_merged") or {}).get("layer06_storage") or {}).get("backends") or {}
         sql = backends.get("sql") or {}
-        if backends.get("storage") == "sql" and sql.get("driver") == "PostgreSQL" and sql.get("host") == server:
+        if sql.get("driver") == "PostgreSQL" and sql.get("host") == server:
             clients.append(
                 {
                     "database": sql["database"],

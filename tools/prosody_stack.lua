@@ -10,7 +10,7 @@ package.cpath = source_dir .. "/?.so;" .. package.cpath
 -- 13.0 names its modules prosody.*; its loader maps them onto the tree.
 if not pcall(require, "prosody.loader") then pcall(require, "loader") end
 
-local stack = {}
+local stack = { source_dir = source_dir }
 
 -- A Prosody library by its 0.12 name, whichever series is installed.
 function stack.need(name)

@@ -250,12 +250,18 @@ def _sql_host(address, storage="sql", driver="PostgreSQL", server="127.0.0.20"):
 def test_sql_clients_pick_the_hosts_stored_on_this_server(filters):
     hosts = [
         _sql_host("127.0.0.21"),
-        _sql_host("127.0.0.22", storage="internal"),
+        _sql_host("127.0.0.22", storage={"archive": "sql"}),
+        _sql_host("127.0.0.26", storage="internal"),  # names the database: data may be moved there
         _sql_host("127.0.0.23", driver="SQLite3"),
         _sql_host("127.0.0.24", server="127.0.0.99"),
         {"prosody_listen_address": "127.0.0.25"},  # not built: no merged settings
     ]
-    assert filters["prosody_sql_clients"](hosts, "127.0.0.20") == [
+    assert [client["source"] for client in filters["prosody_sql_clients"](hosts, "127.0.0.20")] == [
+        "127.0.0.21",
+        "127.0.0.22",
+        "127.0.0.26",
+    ]
+    assert filters["prosody_sql_clients"](hosts[:1], "127.0.0.20") == [
         {"database": "db_21", "username": "prosody", "password": "pw", "source": "127.0.0.21"}
     ]
 
