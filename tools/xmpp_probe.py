@@ -108,13 +108,13 @@ def unique(label):
 
 
 async def check_login(probe):
-    """Both accounts log in over STARTTLS with SCRAM."""
+    """Both accounts log in over STARTTLS with the expected SASL mechanism (SCRAM unless told otherwise)."""
     details = []
     for jid, password in probe.accounts:
         client = await connect(jid, password, probe.options)
         probe.clients[jid] = client
-        if not (client.mechanism or "").startswith("SCRAM-"):
-            raise ProbeFailed(f"{jid} authenticated with {client.mechanism}, not SCRAM")
+        if not (client.mechanism or "").startswith(probe.options.sasl):
+            raise ProbeFailed(f"{jid} authenticated with {client.mechanism}, not {probe.options.sasl}")
         details.append(f"{jid} via STARTTLS, {client.mechanism}")
     return "; ".join(details)
 
@@ -297,6 +297,11 @@ def parse_arguments(argv=None):
     parser.add_argument("--accounts-file", required=True, help="two lines 'jid password'")
     parser.add_argument("--muc", help="MUC component, e.g. conference.example.com")
     parser.add_argument("--upload", help="HTTP upload component, e.g. upload.example.com")
+    parser.add_argument(
+        "--sasl",
+        default="SCRAM-",
+        help="mechanism (prefix) the login must use; PLAIN for accounts checked against a directory such as LDAP",
+    )
     parser.add_argument("--state", help="file keeping what the after-restart phase checks (offline check only)")
     parser.add_argument("--phase", choices=sorted(PHASE_CHECKS), default="before-restart")
     parser.add_argument(
