@@ -66,6 +66,7 @@ molecule:
 	$(BIN)/molecule test -s broken-config
 	$(BIN)/molecule test -s fleet
 	$(BIN)/molecule test -s migration
+	$(BIN)/molecule test -s integrations
 
 clean:
 	-podman rm -f prosody-dev

@@ -142,12 +142,27 @@ def rule_sql_storage(merged, _series, _environment):
         yield f"layer06_storage.backends.sql ({sql['driver']}) lacks {', '.join(missing)}"
 
 
+def _ldap_users(merged):
+    """Where LDAP authentication is asked for: server-wide and per domain."""
+    users = []
+    if _topic(merged, "layer02_stream", "authentication").get("authentication") == "ldap":
+        users.append("layer02_stream.authentication.authentication")
+    users += [
+        f"domain {domain.get('name')}"
+        for domain in merged.get("prosody_domains") or []
+        if domain.get("authentication") == "ldap"
+    ]
+    return users
+
+
 def rule_ldap(merged, _series, _environment):
-    authentication = _topic(merged, "layer02_stream", "authentication").get("authentication")
-    ldap = _topic(merged, "layer08_integration", "ldap")
-    if authentication == "ldap" and not _enabled(merged, "layer08_integration", "ldap"):
-        yield "layer02_stream.authentication.authentication is ldap but layer08_integration.ldap is off: enable it"
-    elif authentication == "ldap" and not ldap.get("ldap_base"):
+    users = _ldap_users(merged)
+    enabled = _enabled(merged, "layer08_integration", "ldap")
+    if users and not enabled:
+        yield f"{', '.join(users)} authenticate(s) with ldap but layer08_integration.ldap is off: enable it"
+    elif (users or _topic(merged, "layer08_integration", "ldap").get("enabled")) and not _topic(
+        merged, "layer08_integration", "ldap"
+    ).get("ldap_base"):
         yield "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts"
 
 

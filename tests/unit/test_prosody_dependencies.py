@@ -8,6 +8,15 @@ SQL = {"driver": "PostgreSQL", "host": "db", "database": "prosody", "username": 
 VALID = [
     pytest.param({}, "0.12", "production", id="empty"),
     pytest.param(
+        {
+            "prosody_domains": [{"name": "staff.a", "authentication": "ldap"}],
+            "layer08_integration": {"ldap": {"enabled": True, "ldap_base": "ou=people,dc=a"}},
+        },
+        "0.12",
+        "staging",
+        id="ldap-per-domain",
+    ),
+    pytest.param(
         {"layer07_interfaces": {"http": {}, "websocket": {"modules": {"websocket": True}}}},
         "13.0",
         "staging",
@@ -115,8 +124,33 @@ INVALID = [
         },
         "0.12",
         "staging",
-        "layer02_stream.authentication.authentication is ldap but layer08_integration.ldap is off: enable it",
+        "layer02_stream.authentication.authentication authenticate(s) with ldap but layer08_integration.ldap is off: "
+        "enable it",
         id="ldap-off",
+    ),
+    pytest.param(
+        {"prosody_domains": [{"name": "a"}, {"name": "staff.a", "authentication": "ldap"}]},
+        "13.0",
+        "staging",
+        "domain staff.a authenticate(s) with ldap but layer08_integration.ldap is off: enable it",
+        id="ldap-domain-without-topic",
+    ),
+    pytest.param(
+        {
+            "prosody_domains": [{"name": "staff.a", "authentication": "ldap"}],
+            "layer08_integration": {"ldap": {"enabled": True, "ldap_server": "dir"}},
+        },
+        "0.12",
+        "staging",
+        "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts",
+        id="ldap-domain-no-base",
+    ),
+    pytest.param(
+        {"layer08_integration": {"ldap": {"enabled": True, "ldap_base": ""}}},
+        "0.12",
+        "staging",
+        "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts",
+        id="ldap-on-no-base",
     ),
     pytest.param(
         {
