@@ -22,8 +22,9 @@ description:
     authentication needs the LDAP topic with a base DN; s2s_secure_auth needs
     federation; vcard and vcard_legacy exclude each other; production allows
     no stream compression, no plaintext authentication and no unencrypted
-    client connections; modules that only exist on Prosody 13 are refused on
-    a 0.12 host.
+    client connections; modules and component types that only exist on
+    Prosody 13 (with Debian's prosody-modules, e.g. rest, http_oauth2) are
+    refused on a 0.12 host; OAuth needs its registration key.
 options:
   _input:
     description: The merged settings (C(prosody_merged)).
@@ -55,11 +56,23 @@ _value:
   elements: str
 """
 
-# Core modules of Prosody 13.0 that neither 0.12 nor Debian 12's
-# prosody-modules package provides.
+# Modules of Prosody 13.0 (core, or Debian 13's prosody-modules: rest,
+# http_oauth2) that neither 0.12 nor Debian 12's prosody-modules provides.
 ONLY_ON_13 = frozenset(
-    {"account_activity", "debug_reset", "debug_stanzas", "flags", "http_altconnect", "s2s_auth_dane_in", "server_info"}
+    {
+        "account_activity",
+        "debug_reset",
+        "debug_stanzas",
+        "flags",
+        "http_altconnect",
+        "http_oauth2",
+        "rest",
+        "s2s_auth_dane_in",
+        "server_info",
+    }
 )
+# Component types whose module exists only there.
+COMPONENT_TYPES_ONLY_ON_13 = frozenset({"rest"})
 SQL_DRIVERS = ("SQLite3", "PostgreSQL", "MySQL")
 
 
@@ -207,6 +220,32 @@ def rule_series(merged, series, _environment):
     }
     for module in sorted(modules & ONLY_ON_13):
         yield f"module {module} exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade"
+    for component in _components(merged):
+        if component.get("type") in COMPONENT_TYPES_ONLY_ON_13:
+            yield (
+                f"component {component['name']} has type {component['type']}, which exists only on Prosody 13: "
+                "this host runs 0.12 (prosody_series); remove it or upgrade"
+            )
+
+
+def rule_rest_placement(merged, _series, _environment):
+    hooks = [c["name"] for c in _components(merged) if c.get("type") == "rest"]
+    if hooks and "rest" in _global_modules(merged):
+        yield (
+            f"mod_rest is loaded server-wide (layer08_integration.apis) and as the webhook component(s) "
+            f"{', '.join(hooks)}, which Prosody refuses: set layer08_integration.apis.modules.rest: false "
+            "and enable the REST API per domain (modules: {rest: true})"
+        )
+
+
+def rule_oauth(merged, _series, _environment):
+    if _enabled(merged, "layer08_integration", "oauth") and not _topic(merged, "layer08_integration", "oauth").get(
+        "oauth2_registration_key"
+    ):
+        yield (
+            "layer08_integration.oauth is on but oauth2_registration_key is empty: without it mod_http_oauth2 "
+            "offers no client registration and no authorization endpoint; set it from the vault"
+        )
 
 
 RULES = (
@@ -218,6 +257,8 @@ RULES = (
     rule_vcard,
     rule_production,
     rule_series,
+    rule_rest_placement,
+    rule_oauth,
 )
 
 

@@ -23,6 +23,7 @@ import ipaddress
 import json
 import re
 from collections.abc import Mapping, Sequence
+from typing import ClassVar
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
@@ -144,7 +145,7 @@ FORMATS = {
     "period": 'seconds, "never", or a count of days, weeks or years such as "2d", "1w", "1y"',
     "module_name": "a module name: lowercase letters, digits and _, without the mod_ prefix",
     "store_name": "a store name: lowercase letters, digits and _",
-    "external_component": None,
+    "component_needs": None,
 }
 
 
@@ -343,13 +344,17 @@ class _SettingsValidator(Validator):
     def _check_with_store_name(self, field, value):
         self._check_format("store_name", field, value)
 
-    def _check_with_external_component(self, field, value):
-        """On a component's type: an external component needs its shared secret."""
-        if value == "external" and "component_secret" not in self.document:
-            self._error(
-                "component_secret",
-                "missing (required when type is external: the shared secret the component logs in with)",
-            )
+    # A component type -> the option it cannot work without, and why.
+    COMPONENT_NEEDS: ClassVar[dict] = {
+        "external": ("component_secret", "the shared secret the component logs in with"),
+        "rest": ("rest_callback_url", "the URL messages to the component are POSTed to"),
+    }
+
+    def _check_with_component_needs(self, field, value):
+        """On a component's type: the option that type cannot work without."""
+        option, why = self.COMPONENT_NEEDS.get(value, (None, None))
+        if option and option not in self.document:
+            self._error(option, f"missing (required when type is {value}: {why})")
 
 
 # ---------------------------------------------------------------- rules and descriptions

@@ -9,6 +9,15 @@ VALID = [
     pytest.param({}, "0.12", "production", id="empty"),
     pytest.param(
         {
+            "prosody_domains": [{"name": "a", "components": [{"name": "hooks.a", "type": "rest"}]}],
+            "layer08_integration": {"oauth": {"modules": {"http_oauth2": True}, "oauth2_registration_key": "k"}},
+        },
+        "13.0",
+        "staging",
+        id="rest-and-oauth-on-13",
+    ),
+    pytest.param(
+        {
             "prosody_domains": [{"name": "staff.a", "authentication": "ldap"}],
             "layer08_integration": {"ldap": {"enabled": True, "ldap_base": "ou=people,dc=a"}},
         },
@@ -161,6 +170,41 @@ INVALID = [
         "staging",
         "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts",
         id="ldap-no-base",
+    ),
+    pytest.param(
+        {"prosody_domains": [{"name": "a", "components": [{"name": "hooks.a", "type": "rest"}]}]},
+        "0.12",
+        "staging",
+        "component hooks.a has type rest, which exists only on Prosody 13: this host runs 0.12 (prosody_series); "
+        "remove it or upgrade",
+        id="rest-component-on-0.12",
+    ),
+    pytest.param(
+        {"layer08_integration": {"apis": {"modules": {"rest": True}}}},
+        "0.12",
+        "staging",
+        "module rest exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade",
+        id="rest-api-on-0.12",
+    ),
+    pytest.param(
+        {"layer08_integration": {"oauth": {"enabled": True, "modules": {"http_oauth2": True}}}},
+        "13.0",
+        "staging",
+        "layer08_integration.oauth is on but oauth2_registration_key is empty: without it mod_http_oauth2 offers no "
+        "client registration and no authorization endpoint; set it from the vault",
+        id="oauth-without-key",
+    ),
+    pytest.param(
+        {
+            "prosody_domains": [{"name": "a", "components": [{"name": "hooks.a", "type": "rest"}]}],
+            "layer08_integration": {"apis": {"modules": {"rest": True}}},
+        },
+        "13.0",
+        "staging",
+        "mod_rest is loaded server-wide (layer08_integration.apis) and as the webhook component(s) hooks.a, which "
+        "Prosody refuses: set layer08_integration.apis.modules.rest: false and enable the REST API per domain "
+        "(modules: {rest: true})",
+        id="rest-api-server-wide-with-webhook",
     ),
     pytest.param(
         {

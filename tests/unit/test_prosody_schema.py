@@ -371,6 +371,14 @@ INVALID = [
         id="external-without-secret",
     ),
     pytest.param(
+        _component(name="hooks.example.com", type="rest"),
+        [
+            "prosody_domains[0].components[2].rest_callback_url: missing (required when type is rest: the "
+            "URL messages to the component are POSTed to)"
+        ],
+        id="webhook-without-url",
+    ),
+    pytest.param(
         _component(name="conference.example.com", component_secret="hunter2"),
         [
             "prosody_domains[0].components[0].component_secret: not allowed when type is muc "
@@ -398,7 +406,7 @@ INVALID = [
         _component(name="x.example.com"),
         [
             "prosody_domains[0].components[2].type: missing "
-            "(required: one of muc, http_file_share, pubsub, proxy65, external)"
+            "(required: one of muc, http_file_share, pubsub, proxy65, external, rest)"
         ],
         id="component-without-type",
     ),
@@ -406,7 +414,7 @@ INVALID = [
         _component(name="chat.example.com", type="chat"),
         [
             'prosody_domains[0].components[2].type: "chat" is not allowed '
-            "(allowed: muc, http_file_share, pubsub, proxy65, external)"
+            "(allowed: muc, http_file_share, pubsub, proxy65, external, rest)"
         ],
         id="bad-component-type",
     ),
