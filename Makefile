@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # testssl.sh for the TLS checks.
 APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv
 
-.PHONY: dev setup packages venv images test lint unit integration molecule clean
+.PHONY: dev setup packages venv images test lint unit integration clean
 
 ## make dev: set everything up, deploy the development inventory into a
 ## local container, print how to log in.
@@ -41,8 +41,15 @@ $(VENV)/.installed: requirements.txt
 images: packages
 	molecule/images/build.sh
 
-## make test: lint, unit tests, real-Prosody tests, every Molecule scenario.
-test: setup lint unit integration molecule
+## make test: lint and unit tests, then the real-Prosody tests and every
+## Molecule scenario in three lanes side by side (tests/lanes.sh).  A lane
+## holds the scenarios of one inventory environment: they share its test CA,
+## and the development ones the container name prosody-dev.
+test: setup lint unit
+	tests/lanes.sh \
+	  "integration molecule-development-0.12 molecule-development-13.0 molecule-broken-config" \
+	  "molecule-staging molecule-migration molecule-integrations" \
+	  "molecule-production molecule-fleet"
 
 lint:
 	$(BIN)/ruff check .
@@ -56,17 +63,15 @@ unit:
 integration:
 	$(BIN)/pytest -q tests/integration
 
-# Every scenario; the one-host development scenario runs once per Prosody
-# series.  Note: it replaces the container `make dev` started.
-molecule:
+# One scenario: make molecule-<scenario>.  The one-host development scenario
+# runs once per Prosody series.  Note: it replaces the container `make dev`
+# started.
+molecule-development-0.12:
 	PROSODY_SUITE=bookworm PROSODY_SERIES=0.12 $(BIN)/molecule test -s development
+molecule-development-13.0:
 	PROSODY_SUITE=trixie PROSODY_SERIES=13.0 $(BIN)/molecule test -s development
-	$(BIN)/molecule test -s staging
-	$(BIN)/molecule test -s production
-	$(BIN)/molecule test -s broken-config
-	$(BIN)/molecule test -s fleet
-	$(BIN)/molecule test -s migration
-	$(BIN)/molecule test -s integrations
+molecule-%:
+	$(BIN)/molecule test -s $*
 
 clean:
 	-podman rm -f prosody-dev

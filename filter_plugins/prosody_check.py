@@ -1,4 +1,4 @@
-"""Read `prosodyctl check config` output strictly.
+"""Read `prosodyctl check config` and mod_firewall's compiler output strictly.
 
 `check config` exits 0 on many problems (modules that fail to load, warnings,
 deprecations) and never mentions unknown option names.  A release is only
@@ -34,6 +34,19 @@ options:
     type: list
     elements: str
     default: []
+---
+name: prosody_firewall_findings
+short_description: Scripts mod_firewall could not compile, with its reason
+description:
+  - Reads the registered results of a loop running C(prosodyctl mod_firewall SCRIPT) (which
+    compiles the script and exits non-zero on an error) and returns one finding per failed
+    script, e.g. C(mod_firewall cannot compile firewall/x.pfw: Unknown condition on line 3: SUBSCRIBD).
+options:
+  _input:
+    description: The loop's C(results); each item is the script path relative to the release.
+    type: list
+    elements: dict
+    required: true
 """
 
 EXAMPLES = r"""
@@ -47,7 +60,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 _value:
-  description: Findings, one string each; empty when the check passed strictly.
+  description: Findings, one string each; empty when the check (or every script) passed.
   type: list
   elements: str
 """
@@ -63,6 +76,9 @@ BENIGN_LINES = (
     re.compile(r"^For more details, use the 'prosodyctl check features' command\.$"),
 )
 LOADED_FILE = re.compile(r"^-\s+(?P<path>/\S.*)$")
+# prosodyctl reports a failed module command as
+# "Failed to execute command: Error: /usr/lib/.../mod_firewall.lua:791: <reason>".
+COMMAND_ERROR = re.compile(r"Failed to execute command: (?:Error: )?(?:\S+\.lua:[0-9]+: )?(?P<reason>.+)$")
 
 
 def prosody_check_findings(output, rc, expected_files=None):
@@ -88,8 +104,28 @@ def prosody_check_findings(output, rc, expected_files=None):
     return findings
 
 
+def prosody_firewall_findings(results):
+    """Findings for the scripts mod_firewall refused; see DOCUMENTATION."""
+    if not isinstance(results, list) or not all(isinstance(result, dict) for result in results):
+        raise AnsibleFilterError(
+            f"prosody_firewall_findings: expected a loop's results (a list of mappings), got {results!r}"
+        )
+    findings = []
+    for result in results:
+        if result.get("rc") == 0:
+            continue
+        lines = (result.get("stdout") or "").splitlines() + (result.get("stderr") or "").splitlines()
+        reasons = [match.group("reason") for match in map(COMMAND_ERROR.search, lines) if match]
+        reason = reasons[0] if reasons else f"prosodyctl exited with {result.get('rc')}"
+        findings.append(f"mod_firewall cannot compile {result.get('item')}: {reason}")
+    return findings
+
+
 class FilterModule:
     """Strict reading of Prosody's own checks."""
 
     def filters(self):
-        return {"prosody_check_findings": prosody_check_findings}
+        return {
+            "prosody_check_findings": prosody_check_findings,
+            "prosody_firewall_findings": prosody_firewall_findings,
+        }

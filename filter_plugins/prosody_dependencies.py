@@ -20,11 +20,10 @@ description:
   - Rules - WebSocket, BOSH and file upload need the HTTP topic; muc_mam needs
     a MUC component; SQL storage needs a known driver and its settings; LDAP
     authentication needs the LDAP topic with a base DN; s2s_secure_auth needs
-    federation; vcard and vcard_legacy exclude each other; production allows
-    no stream compression, no plaintext authentication and no unencrypted
-    client connections; modules and component types that only exist on
+    federation; vcard and vcard_legacy exclude each other; modules and component types that only exist on
     Prosody 13 (with Debian's prosody-modules, e.g. rest, http_oauth2) are
-    refused on a 0.12 host; OAuth needs its registration key.
+    refused on a 0.12 host; OAuth needs its registration key; firewall
+    scripts need mod_firewall.
 options:
   _input:
     description: The merged settings (C(prosody_merged)).
@@ -195,20 +194,6 @@ def rule_vcard(merged, _series, _environment):
         yield "vcard and vcard_legacy are both enabled (Prosody drops vcard): keep vcard_legacy + vcard4, or vcard"
 
 
-def rule_production(merged, _series, environment):
-    if environment != "production":
-        return
-    if _enabled(merged, "layer01_transport", "compression"):
-        yield "production allows no stream compression: set layer01_transport.compression.enabled: false"
-    authentication = _topic(merged, "layer02_stream", "authentication")
-    if authentication.get("allow_unencrypted_plain_auth"):
-        yield "production allows no plaintext authentication: set allow_unencrypted_plain_auth: false"
-    if authentication.get("authentication") == "internal_plain":
-        yield "production stores no plaintext passwords: use authentication: internal_hashed"
-    if _topic(merged, "layer02_stream", "encryption").get("c2s_require_encryption") is False:
-        yield "production requires encrypted client connections: set c2s_require_encryption: true"
-
-
 def rule_series(merged, series, _environment):
     if series != "0.12":
         return
@@ -248,6 +233,15 @@ def rule_oauth(merged, _series, _environment):
         )
 
 
+def rule_firewall(merged, _series, _environment):
+    filtering = _topic(merged, "layer03_stanza", "filtering")
+    if _on(filtering) and filtering.get("firewall_scripts") and "firewall" not in _global_modules(merged):
+        yield (
+            "layer03_stanza.filtering.firewall_scripts names scripts but mod_firewall is not loaded: "
+            "set layer03_stanza.filtering.modules.firewall: true"
+        )
+
+
 RULES = (
     rule_http_layer,
     rule_muc_mam,
@@ -255,10 +249,10 @@ RULES = (
     rule_ldap,
     rule_secure_federation,
     rule_vcard,
-    rule_production,
     rule_series,
     rule_rest_placement,
     rule_oauth,
+    rule_firewall,
 )
 
 

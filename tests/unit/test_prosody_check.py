@@ -63,3 +63,42 @@ def test_output_as_lines(filters):
 def test_output_must_be_text_or_lines(filters, output):
     with pytest.raises(AnsibleFilterError, match="expected the check's output as text or a list of lines, got"):
         filters["prosody_check_findings"](output, 0)
+
+
+FIREWALL_RESULTS = [
+    pytest.param([], [], id="no-scripts"),
+    pytest.param(
+        [{"item": "firewall/a.pfw", "rc": 0, "stdout": "do -- File a.pfw\nend", "stderr": ""}], [], id="compiled"
+    ),
+    pytest.param(
+        [
+            {"item": "firewall/a.pfw", "rc": 0, "stdout": "", "stderr": ""},
+            {
+                "item": "firewall/b.pfw",
+                "rc": 1,
+                "stdout": "do -- File /etc/prosody/releases/x/firewall/b.pfw\nFailed to execute command: Error: "
+                "/usr/lib/prosody/modules/mod_firewall/mod_firewall.lua:791: Unknown condition on line 3: SUBSCRIBD\n"
+                "stack traceback:",
+                "stderr": "",
+            },
+        ],
+        ["mod_firewall cannot compile firewall/b.pfw: Unknown condition on line 3: SUBSCRIBD"],
+        id="unknown-condition",
+    ),
+    pytest.param(
+        [{"item": "firewall/c.pfw", "rc": 1, "stdout": "", "stderr": "prosodyctl: no such module"}],
+        ["mod_firewall cannot compile firewall/c.pfw: prosodyctl exited with 1"],
+        id="no-reason-given",
+    ),
+]
+
+
+@pytest.mark.parametrize(("results", "findings"), FIREWALL_RESULTS)
+def test_firewall_findings(filters, results, findings):
+    assert filters["prosody_firewall_findings"](results) == findings
+
+
+@pytest.mark.parametrize("results", ["text", [1, 2], None])
+def test_firewall_findings_refuse_what_is_not_a_loop_result(filters, results):
+    with pytest.raises(AnsibleFilterError, match="expected a loop's results"):
+        filters["prosody_firewall_findings"](results)

@@ -57,6 +57,18 @@ VALID = [
     pytest.param(
         {"layer01_transport": {"compression": {}}}, "0.12", "development", id="compression-outside-production"
     ),
+    pytest.param(
+        {"layer03_stanza": {"filtering": {"modules": {"firewall": True}, "firewall_scripts": ["x"]}}},
+        "0.12",
+        "staging",
+        id="firewall-scripts-with-module",
+    ),
+    pytest.param(
+        {"layer03_stanza": {"filtering": {"enabled": False, "firewall_scripts": ["x"]}}},
+        "0.12",
+        "staging",
+        id="firewall-scripts-in-a-topic-that-is-off",
+    ),
 ]
 
 
@@ -225,32 +237,19 @@ INVALID = [
         id="vcard-conflict",
     ),
     pytest.param(
-        {"layer01_transport": {"compression": {"enabled": True}}},
-        "13.0",
-        "production",
-        "production allows no stream compression: set layer01_transport.compression.enabled: false",
-        id="production-compression",
-    ),
-    pytest.param(
-        {"layer02_stream": {"authentication": {"allow_unencrypted_plain_auth": True}}},
-        "13.0",
-        "production",
-        "production allows no plaintext authentication: set allow_unencrypted_plain_auth: false",
-        id="production-plain-auth",
-    ),
-    pytest.param(
-        {"layer02_stream": {"encryption": {"c2s_require_encryption": False}}},
-        "13.0",
-        "production",
-        "production requires encrypted client connections: set c2s_require_encryption: true",
-        id="production-unencrypted-clients",
-    ),
-    pytest.param(
         {"prosody_domains": [{"name": "a", "modules": {"flags": True}}]},
         "0.12",
         "staging",
         "module flags exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade",
         id="13-only-module-on-0.12",
+    ),
+    pytest.param(
+        {"layer03_stanza": {"filtering": {"firewall_scripts": ["no-links-from-strangers"]}}},
+        "13.0",
+        "staging",
+        "layer03_stanza.filtering.firewall_scripts names scripts but mod_firewall is not loaded: "
+        "set layer03_stanza.filtering.modules.firewall: true",
+        id="firewall-scripts-without-module",
     ),
 ]
 
