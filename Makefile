@@ -49,7 +49,7 @@ test: setup lint unit
 	tests/lanes.sh \
 	  "integration molecule-development-0.12 molecule-development-13.0 molecule-broken-config" \
 	  "molecule-staging molecule-migration molecule-integrations" \
-	  "molecule-production molecule-fleet"
+	  "molecule-production molecule-fleet molecule-policies"
 
 lint:
 	$(BIN)/ruff check .
