@@ -31,11 +31,13 @@ packages:
 	  DEBIAN_FRONTEND=noninteractive $$( [ "$$(id -u)" = 0 ] || echo sudo ) apt-get install -y -qq --no-install-recommends $$missing; \
 	else echo "[setup] Debian packages present"; fi
 
+# The venv also gets the operator tool `prosody-stack` (pyproject.toml).
 venv: $(VENV)/.installed
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q -e .
 	touch $@
 
 images: packages

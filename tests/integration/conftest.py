@@ -1,17 +1,16 @@
 """Shared fixtures: rendered trees of every inventory, and real Prosody in podman."""
 
+import contextlib
 import json
 import os
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
+from prosody_stack_cli.prosody import IMAGES, ProsodyContainer  # one way to run Prosody for a check
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVIRONMENTS = ("development", "staging", "production")
-# Prosody series -> the project's image with that Debian release's package.
-IMAGES = {"0.12": "localhost/prosody-stack:bookworm", "13.0": "localhost/prosody-stack:trixie"}
 os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule" / "containers.conf"))
 
 
@@ -45,49 +44,14 @@ def rendered(tmp_path_factory):
     return base, trees
 
 
-class ProsodyContainer:
-    """A throwaway container (no network) with Prosody from Debian and the trees mounted read-only."""
-
-    def __init__(self, image, mounts):
-        self.name = f"prosody-stack-test-{uuid.uuid4().hex[:8]}"
-        volumes = [arg for host, guest in mounts.items() for arg in ("-v", f"{host}:{guest}:ro")]
-        subprocess.run(
-            [
-                "podman",
-                "run",
-                "-d",
-                "--rm",
-                "--network",
-                "none",
-                "--name",
-                self.name,
-                *volumes,
-                image,
-                "sleep",
-                "infinity",
-            ],
-            check=True,
-            capture_output=True,
-        )
-
-    def exec(self, *command):
-        return subprocess.run(["podman", "exec", self.name, *command], capture_output=True, text=True, check=False)
-
-    def stop(self):
-        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], capture_output=True, check=False)
-
-
 @pytest.fixture(scope="session")
 def prosody(rendered):
     """{series: ProsodyContainer} with /trees (rendered) and /tools mounted."""
     subprocess.run([str(ROOT / "molecule" / "images" / "build.sh")], check=True)
     base, _trees = rendered
-    containers = {
-        series: ProsodyContainer(image, {base: "/trees", ROOT / "tools": "/tools"}) for series, image in IMAGES.items()
-    }
-    yield containers
-    for container in containers.values():
-        container.stop()
+    with contextlib.ExitStack() as stack:
+        mounts = {base: "/trees", ROOT / "tools": "/tools"}
+        yield {series: stack.enter_context(ProsodyContainer(series, mounts)) for series in IMAGES}
 
 
 def parse_with_prosody(container, config_path):

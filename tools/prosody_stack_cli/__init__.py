@@ -1,0 +1,1 @@
+"""prosody-stack: the operator's command-line tool (see README, "The prosody-stack command")."""

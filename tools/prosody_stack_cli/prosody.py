@@ -1,0 +1,84 @@
+"""Real Prosody in throwaway containers (no network) to check rendered trees."""
+
+import importlib.util
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+
+from .common import ROOT, CannotRun
+
+# Prosody series -> the project's image with that Debian release's package (molecule/images/build.sh).
+IMAGES = {"0.12": "localhost/prosody-stack:bookworm", "13.0": "localhost/prosody-stack:trixie"}
+# podman's engine settings for these machines (molecule/containers.conf explains them).
+os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule" / "containers.conf"))
+
+
+def _prosody_check_module():
+    """filter_plugins/prosody_check.py: the one strict reading of `check config` output."""
+    spec = importlib.util.spec_from_file_location("prosody_check", ROOT / "filter_plugins" / "prosody_check.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ProsodyContainer:
+    """A container of one Prosody series with host folders mounted read-only; a context manager."""
+
+    def __init__(self, series, mounts):
+        if series not in IMAGES:
+            raise CannotRun(f"Prosody series {series!r} has no image (known: {', '.join(IMAGES)})")
+        self.series = series
+        self.name = f"prosody-stack-check-{uuid.uuid4().hex[:8]}"
+        self.mounts = mounts
+
+    def __enter__(self):
+        volumes = [arg for host, guest in self.mounts.items() for arg in ("-v", f"{host}:{guest}:ro")]
+        image = IMAGES[self.series]
+        done = subprocess.run(
+            [
+                "podman",
+                "run",
+                "-d",
+                "--rm",
+                "--network",
+                "none",
+                "--name",
+                self.name,
+                *volumes,
+                image,
+                "sleep",
+                "infinity",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise CannotRun(f"cannot start {IMAGES[self.series]} (run `make setup`): {done.stderr.strip()}")
+        return self
+
+    def exec(self, *command):
+        return subprocess.run(["podman", "exec", self.name, *command], capture_output=True, text=True, check=False)
+
+    def __exit__(self, *_exc):
+        subprocess.run(["podman", "rm", "-f", "-t", "0", self.name], capture_output=True, check=False)
+
+
+def open_for_prosody(path):
+    """Trees are written 0640/0750 (they may hold secrets); Prosody reads them as its own user in the container."""
+    subprocess.run(["chmod", "-R", "a+rX", str(path)], check=True)
+
+
+def check_config(container, tree, guest_tree):
+    """Findings of `prosodyctl check config` on one tree, read strictly (empty: passed)."""
+    done = container.exec("prosodyctl", "--config", f"{guest_tree}/prosody.cfg.lua", "check", "config")
+    expected = [f"{guest_tree}/{path.relative_to(tree)}" for path in sorted(Path(tree).rglob("*.lua"))]
+    lines = done.stdout.splitlines() + done.stderr.splitlines()
+    return _prosody_check_module().prosody_check_findings(lines, done.returncode, expected)
+
+
+def tree_series(tree):
+    """The Prosody series a rendered tree was made for (its release.json)."""
+    return json.loads((Path(tree) / "release.json").read_text())["series"]
