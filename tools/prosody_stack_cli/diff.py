@@ -116,8 +116,8 @@ def _live(inventory, host, work):
         "playbooks/fetch-live.yml",
         "-i",
         str(inventory),
-        "-e",
-        f"fetch_host={host}",
+        "--limit",
+        host,
         "-e",
         f"fetch_dir={work / 'live'}",
     )
