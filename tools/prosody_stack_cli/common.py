@@ -1,5 +1,7 @@
 """What every subcommand shares: where the project is, running Ansible, output."""
 
+import functools
+import importlib.util
 import json
 import os
 import re
@@ -103,6 +105,15 @@ def scratch(prefix):
     with tempfile.TemporaryDirectory(prefix=f"prosody-stack-{prefix}-") as path:
         os.chmod(path, 0o700)
         yield Path(path)
+
+
+@functools.cache
+def filter_plugin(name):
+    """A module of filter_plugins/ (the project's one implementation of a rule), loaded once."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "filter_plugins" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def mask_secrets(text):

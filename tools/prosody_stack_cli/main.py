@@ -1,8 +1,9 @@
-"""prosody-stack: validate, render and diff an inventory without touching any host unless asked.
+"""prosody-stack: validate, render, diff and explain an inventory without touching any host unless asked.
 
 Exit codes:
   0  success (diff: no differences)
-  1  the inventory failed a check (diff: the trees differ)
+  1  the inventory failed a check (diff: the trees differ; explain: no
+     such option, domain or host)
   2  wrong usage (unknown subcommand or option)
   3  the tool could not run: not set up (run `make setup`), no such
      inventory, podman or git failed, an inventory to diff does not build
@@ -13,10 +14,10 @@ Output is plain text on stdout, JSON with --json; progress goes to stderr.
 import argparse
 import sys
 
-from . import diff, render, validate
+from . import diff, explain, render, validate
 from .common import CANNOT_RUN, CannotRun
 
-SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff}
+SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff, "explain": explain}
 
 
 def parser():
