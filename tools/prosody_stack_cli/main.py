@@ -1,4 +1,4 @@
-"""prosody-stack: validate, render and diff an inventory without touching any host unless asked.
+"""prosody-stack: validate, render, diff and profile an inventory without touching any host unless asked.
 
 Exit codes:
   0  success (diff: no differences)
@@ -13,10 +13,10 @@ Output is plain text on stdout, JSON with --json; progress goes to stderr.
 import argparse
 import sys
 
-from . import diff, render, validate
+from . import diff, profile, render, validate
 from .common import CANNOT_RUN, CannotRun
 
-SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff}
+SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff, "profile": profile}
 
 
 def parser():
