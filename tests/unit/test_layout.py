@@ -57,3 +57,10 @@ def test_environment_profiles_only_name_known_settings_blocks():
         # Besides settings blocks, a profile has a description and may claim policies.
         keys = set(yaml.safe_load(profile.read_text())) - {"description", "prosody_policies"}
         assert keys <= blocks, f"{profile.name}: unknown blocks {keys - blocks}"
+
+
+def test_every_build_task_names_its_phase_for_the_profiler():
+    tasks = yaml.safe_load((ROOT / "roles" / "prosody" / "tasks" / "main.yml").read_text())
+    for task in tasks:
+        phases = [tag for tag in task.get("tags", []) if tag.startswith("prosody_phase_")]
+        assert phases in (["prosody_phase_merge"], ["prosody_phase_validate"], ["prosody_phase_render"]), task["name"]

@@ -54,7 +54,7 @@ def ansible(tool, *args, cwd=ROOT, env=None):
     )
 
 
-def render(inventory, dest, root=ROOT, extra=()):
+def render(inventory, dest, root=ROOT, extra=(), env=None):
     """Render every host's tree of `inventory` into dest/<host>/ (playbooks/render.yml).
 
     Returns {host: [problems]} for every host of the inventory: empty lists
@@ -70,7 +70,7 @@ def render(inventory, dest, root=ROOT, extra=()):
         f"render_dir={dest}",
         *extra,
         cwd=root,
-        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json"},
+        env={"ANSIBLE_STDOUT_CALLBACK": "ansible.posix.json", **(env or {})},
     )
     try:
         report = json.loads(done.stdout)

@@ -1,4 +1,4 @@
-"""prosody-stack: validate, render, diff and explain an inventory without touching any host unless asked.
+"""prosody-stack: validate, render, diff, explain and profile an inventory without touching any host unless asked.
 
 Exit codes:
   0  success (diff: no differences)
@@ -14,10 +14,10 @@ Output is plain text on stdout, JSON with --json; progress goes to stderr.
 import argparse
 import sys
 
-from . import diff, explain, render, validate
+from . import diff, explain, profile, render, validate
 from .common import CANNOT_RUN, CannotRun
 
-SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff, "explain": explain}
+SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff, "explain": explain, "profile": profile}
 
 
 def parser():
