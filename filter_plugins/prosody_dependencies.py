@@ -5,9 +5,15 @@ HTTP server, a MUC archive on a host that has no MUC, LDAP authentication
 with nothing configured to reach the directory, modules that only exist on
 13.0 on a 0.12 host.  Each rule below looks at one host's merged settings
 and, when it does not hold, says what to change.
+
+Each rule also carries its edges (``@edges``): what needs or excludes what,
+each end placed in its layer.  ``prosody-stack deps`` draws the dependency
+graph from them, so the rules and the graph cannot drift apart; a rule
+without edges fails tests/unit/test_prosody_dependencies.py.
 """
 
 from collections.abc import Mapping
+from typing import NamedTuple
 
 from ansible.errors import AnsibleFilterError
 
@@ -56,23 +62,91 @@ _value:
 """
 
 # Modules of Prosody 13.0 (core, or Debian 13's prosody-modules: rest,
-# http_oauth2) that neither 0.12 nor Debian 12's prosody-modules provides.
-ONLY_ON_13 = frozenset(
-    {
-        "account_activity",
-        "debug_reset",
-        "debug_stanzas",
-        "flags",
-        "http_altconnect",
-        "http_oauth2",
-        "rest",
-        "s2s_auth_dane_in",
-        "server_info",
-    }
-)
-# Component types whose module exists only there.
-COMPONENT_TYPES_ONLY_ON_13 = frozenset({"rest"})
+# http_oauth2) that neither 0.12 nor Debian 12's prosody-modules provides,
+# each with the layer whose topics would switch it on (where the graph
+# draws it).
+ONLY_ON_13 = {
+    "account_activity": "layer02_stream",
+    "debug_reset": "layer04_protocol",
+    "debug_stanzas": "layer04_protocol",
+    "flags": "layer02_stream",
+    "http_altconnect": "layer07_interfaces",
+    "http_oauth2": "layer08_integration",
+    "rest": "layer08_integration",
+    "s2s_auth_dane_in": "layer02_stream",
+    "server_info": "layer02_stream",
+}
+# Component types whose module exists only there, with the layer holding their defaults.
+COMPONENT_TYPES_ONLY_ON_13 = {"rest": "layer08_integration"}
 SQL_DRIVERS = ("SQLite3", "PostgreSQL", "MySQL")
+# Topics of layer07_interfaces and component types that ride on Prosody's HTTP server.
+HTTP_TOPICS = ("websocket", "bosh")
+HTTP_COMPONENT_TYPES = ("http_file_share",)
+
+
+# ---------------------------------------------------------------- the graph's vocabulary
+
+
+class Node(NamedTuple):
+    """One end of an edge: a feature, in the layer that configures it ("" for a Prosody series)."""
+
+    layer: str
+    kind: str  # topic, option, module, component type, series
+    name: str  # relative to the layer: "websocket", "encryption.s2s_secure_auth", "s2s"; a series: "13.0"
+
+    @classmethod
+    def topic(cls, path):
+        """A topic by its settings path, "layer07_interfaces.http"."""
+        layer, name = path.split(".", 1)
+        return cls(layer, "topic", name)
+
+    @classmethod
+    def option(cls, path, value=None):
+        """An option by its settings path, with the value that matters if one does."""
+        layer, name = path.split(".", 1)
+        return cls(layer, "option", name if value is None else f"{name}: {value}")
+
+    @classmethod
+    def module(cls, name, layer):
+        return cls(layer, "module", name)
+
+    @classmethod
+    def component(cls, component_type, layer):
+        """A component type, drawn in the layer that holds its defaults or serves it."""
+        return cls(layer, "component type", component_type)
+
+
+class Edge(NamedTuple):
+    """`source` needs `target`, or the two exclude each other."""
+
+    source: Node
+    relation: str  # needs, excludes
+    target: Node
+
+
+PROSODY_13 = Node("", "series", "13.0")
+HTTP_SERVER = Node.topic("layer07_interfaces.http")
+
+
+def needs(source, target):
+    return Edge(source, "needs", target)
+
+
+def excludes(source, target):
+    return Edge(source, "excludes", target)
+
+
+def edges(*described):
+    """Attach a check's edges, read by the dependency graph (prosody-stack deps)."""
+
+    def attach(check):
+        check.edges = tuple(described)
+        return check
+
+    return attach
+
+
+# ---------------------------------------------------------------- the rules
 
 
 def _topic(merged, layer, topic):
@@ -111,13 +185,15 @@ def _components(merged):
 
 
 def _http_users(merged):
-    users = [
-        f"layer07_interfaces.{name}" for name in ("websocket", "bosh") if _enabled(merged, "layer07_interfaces", name)
-    ]
-    users += [f"component {c['name']}" for c in _components(merged) if c.get("type") == "http_file_share"]
+    users = [f"layer07_interfaces.{name}" for name in HTTP_TOPICS if _enabled(merged, "layer07_interfaces", name)]
+    users += [f"component {c['name']}" for c in _components(merged) if c.get("type") in HTTP_COMPONENT_TYPES]
     return users
 
 
+@edges(
+    *(needs(Node.topic(f"layer07_interfaces.{name}"), HTTP_SERVER) for name in HTTP_TOPICS),
+    *(needs(Node.component(kind, "layer07_interfaces"), HTTP_SERVER) for kind in HTTP_COMPONENT_TYPES),
+)
 def rule_http_layer(merged, _series, _environment):
     users = _http_users(merged)
     if users and _switched_off(merged, "layer07_interfaces", "http"):
@@ -127,6 +203,8 @@ def rule_http_layer(merged, _series, _environment):
         )
 
 
+# MUC archives are archiving (layer06_storage); MUC components take their defaults from layer05_services.
+@edges(needs(Node.module("muc_mam", "layer06_storage"), Node.component("muc", "layer05_services")))
 def rule_muc_mam(merged, _series, _environment):
     if "muc_mam" in _global_modules(merged):
         yield "muc_mam is enabled server-wide: enable it only on a MUC component (modules: {muc_mam: true})"
@@ -135,6 +213,7 @@ def rule_muc_mam(merged, _series, _environment):
             yield f"component {component['name']} ({component.get('type')}) enables muc_mam, which needs type: muc"
 
 
+@edges(needs(Node.option("layer06_storage.backends.storage", "sql"), Node.option("layer06_storage.backends.sql")))
 def rule_sql_storage(merged, _series, _environment):
     backends = _topic(merged, "layer06_storage", "backends")
     storage = backends.get("storage")
@@ -167,6 +246,10 @@ def _ldap_users(merged):
     return users
 
 
+@edges(
+    needs(Node.option("layer02_stream.authentication.authentication", "ldap"), Node.topic("layer08_integration.ldap")),
+    needs(Node.topic("layer08_integration.ldap"), Node.option("layer08_integration.ldap.ldap_base")),
+)
 def rule_ldap(merged, _series, _environment):
     users = _ldap_users(merged)
     enabled = _enabled(merged, "layer08_integration", "ldap")
@@ -178,6 +261,7 @@ def rule_ldap(merged, _series, _environment):
         yield "layer08_integration.ldap.ldap_base is empty: set the base DN that holds the accounts"
 
 
+@edges(needs(Node.option("layer02_stream.encryption.s2s_secure_auth"), Node.module("s2s", "layer03_stanza")))
 def rule_secure_federation(merged, _series, _environment):
     secure = _topic(merged, "layer02_stream", "encryption").get("s2s_secure_auth")
     routing = _topic(merged, "layer03_stanza", "routing")
@@ -188,12 +272,17 @@ def rule_secure_federation(merged, _series, _environment):
         )
 
 
+@edges(excludes(Node.module("vcard", "layer04_protocol"), Node.module("vcard_legacy", "layer04_protocol")))
 def rule_vcard(merged, _series, _environment):
     modules = _global_modules(merged)
     if {"vcard", "vcard_legacy"} <= modules:
         yield "vcard and vcard_legacy are both enabled (Prosody drops vcard): keep vcard_legacy + vcard4, or vcard"
 
 
+@edges(
+    *(needs(Node.module(name, layer), PROSODY_13) for name, layer in sorted(ONLY_ON_13.items())),
+    *(needs(Node.component(kind, layer), PROSODY_13) for kind, layer in sorted(COMPONENT_TYPES_ONLY_ON_13.items())),
+)
 def rule_series(merged, series, _environment):
     if series != "0.12":
         return
@@ -203,8 +292,8 @@ def rule_series(merged, series, _environment):
         for module, on in (section.get("modules") or {}).items()
         if on
     }
-    for module in sorted(modules & ONLY_ON_13):
-        yield f"module {module} exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade"
+    for name in sorted(modules.intersection(ONLY_ON_13)):
+        yield f"module {name} exists only on Prosody 13: this host runs 0.12 (prosody_series); remove it or upgrade"
     for component in _components(merged):
         if component.get("type") in COMPONENT_TYPES_ONLY_ON_13:
             yield (
@@ -213,6 +302,7 @@ def rule_series(merged, series, _environment):
             )
 
 
+@edges(excludes(Node.module("rest", "layer08_integration"), Node.component("rest", "layer08_integration")))
 def rule_rest_placement(merged, _series, _environment):
     hooks = [c["name"] for c in _components(merged) if c.get("type") == "rest"]
     if hooks and "rest" in _global_modules(merged):
@@ -223,6 +313,7 @@ def rule_rest_placement(merged, _series, _environment):
         )
 
 
+@edges(needs(Node.topic("layer08_integration.oauth"), Node.option("layer08_integration.oauth.oauth2_registration_key")))
 def rule_oauth(merged, _series, _environment):
     if _enabled(merged, "layer08_integration", "oauth") and not _topic(merged, "layer08_integration", "oauth").get(
         "oauth2_registration_key"
@@ -233,6 +324,7 @@ def rule_oauth(merged, _series, _environment):
         )
 
 
+@edges(needs(Node.option("layer03_stanza.filtering.firewall_scripts"), Node.module("firewall", "layer03_stanza")))
 def rule_firewall(merged, _series, _environment):
     filtering = _topic(merged, "layer03_stanza", "filtering")
     if _on(filtering) and filtering.get("firewall_scripts") and "firewall" not in _global_modules(merged):

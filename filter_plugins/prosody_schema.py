@@ -22,7 +22,9 @@ import difflib
 import ipaddress
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -31,6 +33,11 @@ from cerberus import Validator, errors
 from cerberus.platform import _int_types
 from cerberus.schema import SchemaError
 from cerberus.validator import TypeDefinition
+
+# Filter plugins are loaded one file at a time; the dependency graph's
+# vocabulary (a check's @edges) is shared by importing it from this directory.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from prosody_dependencies import Node, edges, needs
 
 DOCUMENTATION = r"""
 name: prosody_schema_errors
@@ -690,6 +697,7 @@ def _domain_path(where):
     return path if len(where) == 1 else f"{path}.components[{where[1]}]"
 
 
+@edges(needs(Node.component("external", "layer07_interfaces"), Node.topic("layer07_interfaces.components")))
 def _external_without_listener(merged):
     interfaces = merged.get("layer07_interfaces")
     listener = interfaces.get("components") if _is_mapping(interfaces) else None

@@ -1,7 +1,11 @@
 """prosody_dependency_findings: one table of settings that cannot work, one of settings that can."""
 
+from pathlib import Path
+
 import pytest
+import yaml
 from ansible.errors import AnsibleFilterError
+from conftest import filter_module
 
 SQL = {"driver": "PostgreSQL", "host": "db", "database": "prosody", "username": "prosody", "password": "pw"}
 
@@ -262,3 +266,33 @@ def test_invalid(filters, merged, series, environment, finding):
 def test_refuses_what_is_not_a_mapping(filters):
     with pytest.raises(AnsibleFilterError, match="expected the merged settings mapping, got"):
         filters["prosody_dependency_findings"]([], "0.12", "staging")
+
+
+DEPENDENCIES = filter_module("prosody_dependencies")
+CATALOGUE = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles/prosody/vars/main.yml").read_text())[
+    "prosody_layers"
+]
+TOPICS = {layer["name"]: set(layer["topics"]) for layer in CATALOGUE}
+
+
+def test_every_rule_is_run_and_carries_its_edges_for_the_dependency_graph():
+    # A rule_ function missing from RULES would never run; one without
+    # @edges would be missing from `prosody-stack deps`.
+    named = {value for name, value in vars(DEPENDENCIES).items() if name.startswith("rule_")}
+    assert named == set(DEPENDENCIES.RULES)
+    for rule in DEPENDENCIES.RULES:
+        assert getattr(rule, "edges", ()), f"{rule.__name__} has no @edges"
+
+
+@pytest.mark.parametrize("rule", DEPENDENCIES.RULES, ids=lambda rule: rule.__name__)
+def test_edges_name_layers_and_topics_of_the_catalogue(rule):
+    for edge in rule.edges:
+        assert edge.relation in {"needs", "excludes"}, edge
+        for node in (edge.source, edge.target):
+            if node.kind == "series":
+                assert node == DEPENDENCIES.PROSODY_13
+                continue
+            assert node.layer in TOPICS, node
+            if node.kind in {"topic", "option"}:
+                # An option's name starts with its topic: "encryption.s2s_secure_auth".
+                assert node.name.split(".")[0].split(":")[0] in TOPICS[node.layer], node

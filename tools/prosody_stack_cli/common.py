@@ -11,12 +11,24 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = ROOT / ".venv" / "bin"
 # Exit codes (documented in --help and the README).
 OK, FAILED, USAGE, CANNOT_RUN = 0, 1, 2, 3
 # Option names whose values are secrets (the same rule as the filter plugins).
 SECRET_OPTION = re.compile(r"""(\b\w*(?:password|secret|key|token|credentials)\s*=\s*)("(?:[^"\\]|\\.)*"|'[^']*')""")
+
+
+def layer_catalogue():
+    """The layers in Include order, [{name, directory, topics}] (roles/prosody/vars/main.yml)."""
+    return yaml.safe_load((ROOT / "roles" / "prosody" / "vars" / "main.yml").read_text())["prosody_layers"]
+
+
+def layer_label(layer):
+    """A layer's short name as in the tree: "01-transport" for stack/01-transport."""
+    return layer["directory"].rsplit("/", 1)[-1]
 
 
 class CannotRun(Exception):

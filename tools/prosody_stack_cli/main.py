@@ -1,12 +1,14 @@
-"""prosody-stack: validate, render, diff, explain and profile an inventory without touching any host unless asked.
+"""prosody-stack: validate, render, diff, explain and profile an inventory without touching any host unless asked;
+test one layer alone; draw the dependency graph between features.
 
 Exit codes:
   0  success (diff: no differences)
   1  the inventory failed a check (diff: the trees differ; explain: no
-     such option, domain or host)
-  2  wrong usage (unknown subcommand or option)
+     such option, domain or host; layer-test: a layer's tree failed)
+  2  wrong usage (unknown subcommand, option or layer)
   3  the tool could not run: not set up (run `make setup`), no such
-     inventory, podman or git failed, an inventory to diff does not build
+     inventory, podman, git or Graphviz failed, an inventory to diff does
+     not build
 
 Output is plain text on stdout, JSON with --json; progress goes to stderr.
 """
@@ -14,10 +16,18 @@ Output is plain text on stdout, JSON with --json; progress goes to stderr.
 import argparse
 import sys
 
-from . import diff, explain, profile, render, validate
+from . import deps, diff, explain, layer_test, profile, render, validate
 from .common import CANNOT_RUN, CannotRun
 
-SUBCOMMANDS = {"validate": validate, "render": render, "diff": diff, "explain": explain, "profile": profile}
+SUBCOMMANDS = {
+    "validate": validate,
+    "render": render,
+    "diff": diff,
+    "explain": explain,
+    "profile": profile,
+    "layer-test": layer_test,
+    "deps": deps,
+}
 
 
 def parser():

@@ -1,26 +1,17 @@
 """Real Prosody in throwaway containers (no network) to check rendered trees."""
 
-import importlib.util
 import json
 import os
 import subprocess
 import uuid
 from pathlib import Path
 
-from .common import ROOT, CannotRun
+from .common import ROOT, CannotRun, filter_plugin
 
 # Prosody series -> the project's image with that Debian release's package (molecule/images/build.sh).
 IMAGES = {"0.12": "localhost/prosody-stack:bookworm", "13.0": "localhost/prosody-stack:trixie"}
 # podman's engine settings for these machines (molecule/containers.conf explains them).
 os.environ.setdefault("CONTAINERS_CONF", str(ROOT / "molecule" / "containers.conf"))
-
-
-def _prosody_check_module():
-    """filter_plugins/prosody_check.py: the one strict reading of `check config` output."""
-    spec = importlib.util.spec_from_file_location("prosody_check", ROOT / "filter_plugins" / "prosody_check.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 class ProsodyContainer:
@@ -76,7 +67,8 @@ def check_config(container, tree, guest_tree):
     done = container.exec("prosodyctl", "--config", f"{guest_tree}/prosody.cfg.lua", "check", "config")
     expected = [f"{guest_tree}/{path.relative_to(tree)}" for path in sorted(Path(tree).rglob("*.lua"))]
     lines = done.stdout.splitlines() + done.stderr.splitlines()
-    return _prosody_check_module().prosody_check_findings(lines, done.returncode, expected)
+    # filter_plugins/prosody_check.py: the one strict reading of `check config` output.
+    return filter_plugin("prosody_check").prosody_check_findings(lines, done.returncode, expected)
 
 
 def tree_series(tree):
