@@ -21,7 +21,7 @@ import yaml
 
 from .common import FAILED, OK, emit, layer_catalogue, layer_label, progress, render, scratch
 from .deps import graph_edges
-from .prosody import IMAGES, ProsodyContainer, check_config, open_for_prosody
+from .prosody import IMAGES, check_trees
 
 HELP = "render one layer alone on a minimal inventory and have real Prosody of each series check it"
 DOMAIN = "example.test"
@@ -136,19 +136,6 @@ def build(inventory, trees, hosts):
     return problems
 
 
-def strict_checks(trees, cases):
-    """{host: [findings]} from `prosodyctl check config`, one container per series."""
-    open_for_prosody(trees)
-    findings = {}
-    for series in sorted({case["series"] for case in cases}):
-        hosts = [case["host"] for case in cases if case["series"] == series]
-        progress(f"prosodyctl check config on {len(hosts)} tree(s) with Prosody {series}")
-        with ProsodyContainer(series, {trees: "/trees"}) as container:
-            for host in hosts:
-                findings[host] = check_config(container, trees / host, f"/trees/{host}")
-    return findings
-
-
 def _cases(args):
     """One case per layer and series asked for, in catalogue order: {host, layer, series, settings, on, off, given}."""
     catalogue = layer_catalogue()
@@ -201,7 +188,8 @@ def run(args):
         progress(f"building {len(cases)} tree(s), each with one layer on: {', '.join(c['host'] for c in cases)}")
         problems = build(work / "inventory", work / "trees", [case["host"] for case in cases])
         built = [case for case in cases if not problems[case["host"]] and (work / "trees" / case["host"]).is_dir()]
-        findings = strict_checks(work / "trees", built) if built else {}
+        checked = check_trees(work / "trees", [case["host"] for case in built]) if built else {}
+        findings = {host: result["findings"] for host, result in checked.items()}
     results = [
         {
             **{key: case[key] for key in ("layer", "series", "on", "off", "given")},

@@ -13,7 +13,7 @@ import time
 import yaml
 
 from .common import FAILED, OK, ROOT, emit, inventory_path, progress, render, scratch
-from .prosody import ProsodyContainer, check_config, open_for_prosody, tree_series
+from .prosody import check_trees
 
 HELP = "time per phase (merge, validate, render, Prosody parse) and per layer, as a table"
 PHASES = ("merge", "validate", "render")
@@ -74,22 +74,6 @@ def layer_seconds(timing, hosts):
     return table
 
 
-def _parse_seconds(trees, hosts):
-    """{host: seconds real Prosody took to load and check its tree}."""
-    by_series = {}
-    for host in hosts:
-        by_series.setdefault(tree_series(trees / host), []).append(host)
-    open_for_prosody(trees)
-    seconds = {}
-    for series, members in sorted(by_series.items()):
-        with ProsodyContainer(series, {trees: "/trees"}) as container:
-            for host in members:
-                began = time.monotonic()
-                check_config(container, trees / host, f"/trees/{host}")
-                seconds[host] = time.monotonic() - began
-    return seconds
-
-
 def _table(phases, layers, parse, wall, hosts):
     lines = [f"{'phase':<22}{'seconds':>9}", f"{'ansible start-up':<22}{wall['startup']:>9.2f}"]
     lines += [f"{name:<22}{phases[name]:>9.2f}" for name in (*PHASES, "other")]
@@ -122,8 +106,7 @@ def run(args):
             return FAILED
         timing = json.loads(timing_file.read_text())
         hosts = sorted(problems)
-        progress(f"timing Prosody's parse of {len(hosts)} tree(s)")
-        parse = _parse_seconds(work / "trees", hosts)
+        parse = {host: result["seconds"] for host, result in check_trees(work / "trees", hosts).items()}
     phases = phase_seconds(timing)
     layers = layer_seconds(timing, len(hosts))
     wall = {"total": total, "startup": total - timing["seconds"]}

@@ -3,10 +3,11 @@
 import json
 import os
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
-from .common import ROOT, CannotRun, filter_plugin
+from .common import ROOT, CannotRun, filter_plugin, progress
 
 # Prosody series -> the project's image with that Debian release's package (molecule/images/build.sh).
 IMAGES = {"0.12": "localhost/prosody-stack:bookworm", "13.0": "localhost/prosody-stack:trixie"}
@@ -74,3 +75,23 @@ def check_config(container, tree, guest_tree):
 def tree_series(tree):
     """The Prosody series a rendered tree was made for (its release.json)."""
     return json.loads((Path(tree) / "release.json").read_text())["series"]
+
+
+def check_trees(trees, hosts):
+    """{host: {"findings": [...], "seconds": s}}: strict `check config` of each tree by Prosody of its series.
+
+    One container per series (the series each tree was made for, from its release.json).
+    """
+    by_series = {}
+    for host in hosts:
+        by_series.setdefault(tree_series(Path(trees) / host), []).append(host)
+    open_for_prosody(trees)
+    results = {}
+    for series, members in sorted(by_series.items()):
+        progress(f"prosodyctl check config on {len(members)} tree(s) with Prosody {series}")
+        with ProsodyContainer(series, {trees: "/trees"}) as container:
+            for host in members:
+                began = time.monotonic()
+                findings = check_config(container, Path(trees) / host, f"/trees/{host}")
+                results[host] = {"findings": findings, "seconds": time.monotonic() - began}
+    return results

@@ -1,28 +1,13 @@
 """validate: schema, rules and policies for every host, then real Prosody's strict check of each tree."""
 
 from .common import FAILED, OK, emit, inventory_path, progress, render, scratch
-from .prosody import ProsodyContainer, check_config, open_for_prosody, tree_series
+from .prosody import check_trees
 
 HELP = "check every host: schemas, rules, policies, then prosodyctl check config on its rendered tree"
 
 
 def add_arguments(parser):
     parser.add_argument("inventory", help="inventory folder, or the name of one in inventories/")
-
-
-def _strict_checks(trees, hosts):
-    """{host: [findings]} from real Prosody of each host's series, one container per series."""
-    by_series = {}
-    for host in hosts:
-        by_series.setdefault(tree_series(trees / host), []).append(host)
-    findings = {}
-    open_for_prosody(trees)
-    for series, members in sorted(by_series.items()):
-        progress(f"prosodyctl check config on {len(members)} tree(s) with Prosody {series}")
-        with ProsodyContainer(series, {trees: "/trees"}) as container:
-            for host in members:
-                findings[host] = check_config(container, trees / host, f"/trees/{host}")
-    return findings
 
 
 def run(args):
@@ -32,7 +17,8 @@ def run(args):
         progress(f"building {inventory.name}: merge, schemas, rules, policies, render")
         problems = render(inventory, trees)
         built = sorted(host for host, found in problems.items() if not found and (trees / host).is_dir())
-        findings = _strict_checks(trees, built) if built else {}
+        checked = check_trees(trees, built) if built else {}
+        findings = {host: result["findings"] for host, result in checked.items()}
     results = [
         {
             "host": host,
