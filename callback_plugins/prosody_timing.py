@@ -13,7 +13,8 @@ short_description: Time every task and loop item of a run, as JSON
 description:
   - Writes, at the end of the run, one entry per task (name, tags, start and end in seconds from the
     start of the run) with each host's loop items (label, seconds since that host's previous item
-    or the task's start) to the file named by C(PROSODY_TIMING_JSON).
+    or the task's start) to the file named by C(PROSODY_TIMING_JSON).  A task whose result carries
+    C(render_seconds) (the action prosody_render) gets one item per rendered file instead.
   - C(prosody-stack profile) enables it for a render of an inventory; it prints nothing.
 options:
   json_file:
@@ -61,6 +62,14 @@ class CallbackModule(CallbackBase):
         self.previous_item[host] = now
         label = result._result.get("_ansible_item_label", result._result.get("item"))
         task["items"].append({"host": host, "label": str(label), "seconds": round(now - since, 4)})
+
+    def v2_runner_on_ok(self, result):
+        # Tasks that render many files in one step (action prosody_render)
+        # report each file's seconds: keep them as the task's items.
+        seconds = result._result.get("render_seconds")
+        if self.tasks and isinstance(seconds, dict):
+            host = result._host.get_name()
+            self.tasks[-1]["items"] += [{"host": host, "label": path, "seconds": s} for path, s in seconds.items()]
 
     v2_runner_item_on_ok = _item
     v2_runner_item_on_failed = _item

@@ -11,6 +11,7 @@ deterministic.
 import hashlib
 import json
 import math
+import os
 import re
 from collections.abc import Mapping, Sequence
 
@@ -228,6 +229,36 @@ options:
     type: dict
     required: true
 ---
+name: prosody_render_plan
+short_description: Which file of a host's tree comes from which template
+description:
+  - Lists every file of the tree in the order Prosody reads them - the
+    topic files of each layer (template C(<roles_dir>/<layer>/templates/<topic>.cfg.lua.j2)
+    with C(topic) and C(topic_path)), one file per domain (C(domain)), the
+    environment file and the loader - then the firewall scripts, copied.
+  - The action C(prosody_render) turns the plan into the tree.
+options:
+  _input:
+    description: The merged settings (C(prosody_domains) names the domains).
+    type: dict
+    required: true
+  catalogue:
+    description: The layer catalogue (C(prosody_layers)).
+    type: list
+    required: true
+  roles_dir:
+    description: Directory holding the layer roles and the prosody role.
+    type: path
+    required: true
+  environment_file:
+    description: Path of the environment file in the tree.
+    type: str
+    required: true
+  firewall_files:
+    description: The firewall scripts the tree ships (paths of C(<name>.pfw) files), copied to C(firewall/).
+    type: list
+    default: []
+---
 name: prosody_tree_digest
 short_description: SHA-256 fingerprint of a rendered tree
 description:
@@ -284,6 +315,14 @@ EXAMPLES = r"""
 - name: Release name
   ansible.builtin.debug:
     msg: "{{ (files | prosody_tree_digest)[:12] }}"   # => 3f1c0a9b2d4e
+
+- name: The render plan of a host
+  ansible.builtin.debug:
+    msg: >-
+      {{ prosody_merged | prosody_render_plan(prosody_layers, roles_dir='roles',
+                                              environment_file='environments/production.cfg.lua') | first }}
+    # => {path: stack/01-transport/ports.cfg.lua, template: roles/layer01_transport/templates/ports.cfg.lua.j2,
+    #     vars: {topic: {...}, topic_path: layer01_transport.ports}}
 """
 
 RETURN = r"""
@@ -611,6 +650,39 @@ def prosody_tree_digest(files):
     return digest.hexdigest()
 
 
+def prosody_render_plan(merged, catalogue, roles_dir, environment_file, firewall_files=()):
+    """Every file of a host's tree and where it comes from; see DOCUMENTATION."""
+    if not isinstance(merged, Mapping):
+        raise AnsibleFilterError(f"prosody_render_plan: expected the merged settings (a mapping), got {merged!r}")
+    prosody_templates = f"{roles_dir}/prosody/templates"
+    plan = [
+        {
+            "path": f"{layer['directory']}/{topic}.cfg.lua",
+            "template": f"{roles_dir}/{layer['name']}/templates/{topic}.cfg.lua.j2",
+            "vars": {
+                "topic": (merged.get(layer["name"]) or {}).get(topic) or {},
+                "topic_path": f"{layer['name']}.{topic}",
+            },
+        }
+        for layer in catalogue
+        for topic in layer["topics"]
+    ]
+    plan += [
+        {
+            "path": f"domains/{domain['name']}.cfg.lua",
+            "template": f"{prosody_templates}/domain.cfg.lua.j2",
+            "vars": {"domain": domain},
+        }
+        for domain in merged.get("prosody_domains") or []
+    ]
+    plan += [
+        {"path": environment_file, "template": f"{prosody_templates}/environment.cfg.lua.j2"},
+        {"path": "prosody.cfg.lua", "template": f"{prosody_templates}/prosody.cfg.lua.j2"},
+    ]
+    plan += [{"path": f"firewall/{os.path.basename(source)}", "copy": source} for source in firewall_files]
+    return plan
+
+
 SECTION_RESERVED_KEYS = {
     "VirtualHost": frozenset({"name", "modules", "components"}),
     "Component": frozenset({"name", "type", "modules"}),
@@ -707,6 +779,7 @@ class FilterModule:
             "prosody_modules": prosody_modules,
             "prosody_duplicate_options": prosody_duplicate_options,
             "prosody_tree_digest": prosody_tree_digest,
+            "prosody_render_plan": prosody_render_plan,
             "prosody_certificate_files": prosody_certificate_files,
             "prosody_listeners": prosody_listeners,
             "prosody_secret_values": prosody_secret_values,

@@ -159,6 +159,52 @@ def test_tree_digest_is_order_independent_and_content_sensitive(filters):
     assert digest != filters["prosody_tree_digest"]([{"path": "a", "content": "xy"}, {"path": "b", "content": ""}])
 
 
+PLAN_LAYERS = [
+    {"name": "layer01_transport", "directory": "stack/01-transport", "topics": ["ports", "tls"]},
+    {"name": "layer02_stream", "directory": "stack/02-stream", "topics": ["encryption"]},
+]
+
+
+def test_render_plan_lists_the_tree_in_reading_order(filters):
+    merged = {
+        "layer01_transport": {"ports": {"c2s_ports": [5222]}},
+        "prosody_domains": [{"name": "example.com"}, {"name": "chat.example.org"}],
+    }
+    plan = filters["prosody_render_plan"](
+        merged,
+        PLAN_LAYERS,
+        roles_dir="/r",
+        environment_file="environments/production.cfg.lua",
+        firewall_files=["/fw/no-links.pfw"],
+    )
+    assert [entry["path"] for entry in plan] == [
+        "stack/01-transport/ports.cfg.lua",
+        "stack/01-transport/tls.cfg.lua",
+        "stack/02-stream/encryption.cfg.lua",
+        "domains/example.com.cfg.lua",
+        "domains/chat.example.org.cfg.lua",
+        "environments/production.cfg.lua",
+        "prosody.cfg.lua",
+        "firewall/no-links.pfw",
+    ]
+    assert plan[0] == {
+        "path": "stack/01-transport/ports.cfg.lua",
+        "template": "/r/layer01_transport/templates/ports.cfg.lua.j2",
+        "vars": {"topic": {"c2s_ports": [5222]}, "topic_path": "layer01_transport.ports"},
+    }
+    # A layer or topic the inventory never mentions renders from an empty topic.
+    assert plan[2]["vars"] == {"topic": {}, "topic_path": "layer02_stream.encryption"}
+    assert plan[4]["vars"] == {"domain": {"name": "chat.example.org"}}
+    assert plan[4]["template"] == "/r/prosody/templates/domain.cfg.lua.j2"
+    assert plan[-1] == {"path": "firewall/no-links.pfw", "copy": "/fw/no-links.pfw"}
+
+
+@pytest.mark.parametrize("merged", [None, [], "layer01_transport"])
+def test_render_plan_refuses_settings_that_are_not_a_mapping(filters, merged):
+    with pytest.raises(AnsibleFilterError, match="prosody_render_plan: expected the merged settings"):
+        filters["prosody_render_plan"](merged, PLAN_LAYERS, roles_dir="/r", environment_file="e.cfg.lua")
+
+
 def test_certificate_files(filters):
     files = filters["prosody_certificate_files"]({"name": "example.com", "certificate": "C\n\n", "key": "K"})
     assert files == [{"path": "example.com.crt", "content": "C\n"}, {"path": "example.com.key", "content": "K\n"}]

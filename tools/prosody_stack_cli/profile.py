@@ -59,7 +59,10 @@ def _part_of_tree(label, directories):
 
 
 def layer_seconds(timing, hosts):
-    """{part of the tree: {phase: seconds per host}} from the loop items of the merge and render tasks."""
+    """{part of the tree: {phase: seconds per host}} from the items of the merge and render tasks.
+
+    Items are loop items, or for the render task the files it rendered.
+    """
     directories = _layer_directories()
     table = {}
     for task in timing["tasks"]:

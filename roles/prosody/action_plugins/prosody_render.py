@@ -1,0 +1,100 @@
+"""Render a host's whole configuration tree on the controller in one task.
+
+Ansible's template lookup deep-copies every variable of the host for each
+file it renders (including the merged settings and the schemas), and a
+set_fact loop pays a task result per file: rendering 32 layer files that
+way cost over a second per layer per host.  This action renders every file
+of the render plan (filter prosody_render_plan) with one shallow copy of
+the host's variables per file, and sets the fact prosody_tree once.
+"""
+
+import os
+import time
+
+from ansible._internal._templating import _template_vars
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+from ansible.template import trust_as_template
+
+DOCUMENTATION = r"""
+action: prosody_render
+short_description: Render a list of templates and files into the fact prosody_tree
+description:
+  - Runs on the controller only; no host is contacted.
+  - Each entry of O(files) names the path the file gets in the tree and
+    either a Jinja2 template (rendered with the host's variables plus the
+    entry's O(files[].vars)) or a file copied verbatim.
+  - Sets the fact C(prosody_tree), a list of C({path, content}) in the order
+    given.
+options:
+  files:
+    description: The render plan, as C({path, template, vars}) or C({path, copy}).
+    type: list
+    elements: dict
+    required: true
+"""
+
+EXAMPLES = r"""
+- name: Render the tree
+  prosody_render:
+    files: "{{ prosody_merged | prosody_render_plan(prosody_layers, roles_dir=prosody_stack_root ~ '/roles') }}"
+"""
+
+RETURN = r"""
+ansible_facts:
+  description: C(prosody_tree), the rendered files as C([{path, content}]).
+  type: dict
+  returned: success
+render_seconds:
+  description: Seconds each file took to render, by path.
+  type: dict
+  returned: success
+"""
+
+
+class ActionModule(ActionBase):
+    """Render the render plan into prosody_tree (controller side)."""
+
+    TRANSFERS_FILES = False
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        files = self._task.args.get("files")
+        if not isinstance(files, list) or not all(isinstance(entry, dict) and "path" in entry for entry in files):
+            raise AnsibleActionFail("prosody_render: files must be a list of {path, template, vars} or {path, copy}")
+        tree, seconds = [], {}
+        for entry in files:
+            began = time.perf_counter()
+            tree.append({"path": entry["path"], "content": self._content(entry, task_vars)})
+            seconds[entry["path"]] = round(time.perf_counter() - began, 6)
+        # render_seconds feeds `prosody-stack profile` (callback_plugins/prosody_timing.py).
+        result.update(changed=False, ansible_facts={"prosody_tree": tree}, render_seconds=seconds)
+        return result
+
+    def _content(self, entry, task_vars):
+        if "copy" in entry:
+            return self._read(entry["copy"], entry["path"])
+        if "template" not in entry:
+            raise AnsibleActionFail(f"prosody_render: {entry['path']}: needs 'template' or 'copy'")
+        return self._render(entry["template"], entry.get("vars") or {}, task_vars)
+
+    def _read(self, source, path):
+        try:
+            return self._loader.get_text_file_contents(source)
+        except Exception as error:
+            raise AnsibleActionFail(f"prosody_render: {path}: cannot read {source}: {error}") from error
+
+    def _render(self, source, entry_vars, task_vars):
+        text = trust_as_template(self._read(source, source))
+        # A shallow copy: the template may not change the host's variables,
+        # and nothing here writes to them.
+        variables = dict(task_vars)
+        variables.update(
+            _template_vars.generate_ansible_template_vars(
+                path=source, fullpath=source, include_ansible_managed="ansible_managed" not in variables
+            )
+        )
+        variables.update(entry_vars)
+        templar = self._templar.copy_with_new_env(available_variables=variables, searchpath=[os.path.dirname(source)])
+        return templar.template(text, escape_backslashes=False)
