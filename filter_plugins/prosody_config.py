@@ -13,9 +13,16 @@ import json
 import math
 import os
 import re
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
+
+# The digest is computed on hosts too (module prosody_host_state): one
+# implementation in module_utils/, imported from the checkout here.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "module_utils"))
+from prosody_digest import tree_digest
 
 DOCUMENTATION = r"""
 name: to_lua
@@ -641,13 +648,7 @@ def prosody_masked(settings, key=""):
 
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
-    digest = hashlib.sha256()
-    for entry in sorted(files, key=lambda item: item["path"]):
-        for part in (entry["path"], str(entry.get("mode", "")), entry["content"]):
-            data = part.encode("utf-8")
-            digest.update(len(data).to_bytes(8, "big"))
-            digest.update(data)
-    return digest.hexdigest()
+    return tree_digest((entry["path"], str(entry.get("mode", "")), entry["content"].encode("utf-8")) for entry in files)
 
 
 def prosody_render_plan(merged, catalogue, roles_dir, environment_file, firewall_files=()):
