@@ -11,7 +11,7 @@ export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # testssl.sh for the TLS checks, graphviz for `prosody-stack deps --format png`.
 APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv graphviz
 
-.PHONY: dev setup packages venv images test lint unit integration clean
+.PHONY: dev setup packages venv images test lint unit integration bench clean
 
 ## make dev: set everything up, deploy the development inventory into a
 ## local container, print how to log in.
@@ -74,6 +74,13 @@ molecule-development-13.0:
 	PROSODY_SUITE=trixie PROSODY_SERIES=13.0 $(BIN)/molecule test -s development
 molecule-%:
 	$(BIN)/molecule test -s $*
+
+## make bench: the benchmark suite (benchmarks/README.md), about 25 minutes,
+## results in benchmarks/results/.  Not part of `make test`.  Quicker, for
+## work on the suite itself: make bench BENCH_ARGS=--quick
+bench: setup
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	-podman rm -f prosody-dev
