@@ -18,10 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from suite import converge, machine, render, results, startup
+from suite import converge, image, machine, render, results, startup
 from suite.common import BenchmarkError, attempt, progress
 from suite.containers import ADDRESSES, IMAGES, SSH_PORT, Containers
-from suite.hosts import make_ssh_key
+from suite.hosts import HostFactory, make_ssh_key
 
 PARTS = ("render", "converge", "fleet", "startup")
 # Repetitions and sizes: the default run must stay under 25 minutes on a 2-core machine.
@@ -31,6 +31,7 @@ SETTINGS = {
         "render_reps": 3,
         "render_reps_largest": 2,
         "converge_reps": 3,
+        "mitogen_reps": 2,
         "fleet_sizes": [1, 2, 4, 8],
         "fleet_reps": 1,
         "startup_runs": 15,
@@ -40,6 +41,7 @@ SETTINGS = {
         "render_reps": 1,
         "render_reps_largest": 1,
         "converge_reps": 1,
+        "mitogen_reps": 1,
         "fleet_sizes": [1, 2],
         "fleet_reps": 1,
         "startup_runs": 5,
@@ -56,9 +58,9 @@ def parse_args():
 
 def check_prerequisites():
     """The images exist and no one else uses the benchmark's addresses."""
-    for image in IMAGES.values():
-        if attempt(["podman", "image", "exists", image]).returncode:
-            raise BenchmarkError(f"image {image} is missing: run `make setup` (molecule/images/build.sh)")
+    for name in IMAGES.values():
+        if attempt(["podman", "image", "exists", name]).returncode:
+            raise BenchmarkError(f"image {name} is missing: run `make setup` (molecule/images/build.sh)")
     busy = [f"{address}:{port}" for address in ADDRESSES for port in (SSH_PORT, 5222) if _listening(address, port)]
     if busy:
         raise BenchmarkError(f"something already listens on {', '.join(busy)}: another benchmark run?")
@@ -76,7 +78,9 @@ def run_parts(parts, settings, containers, workdir):
     """{part: results} of every part asked for, in the order of PARTS."""
     private_dir = workdir / "private"  # dumps with vaulted secrets; workdir itself is 0700
     private_dir.mkdir(mode=0o700)
-    ssh_dir = make_ssh_key(workdir / "ssh")
+    hosts = None
+    if {"converge", "fleet"} & set(parts):
+        hosts = HostFactory(containers, make_ssh_key(workdir / "ssh"), image.ensure_bench_image())
     measured, loads = {}, {}
     for part in parts:
         loads[part] = machine.load_average()
@@ -92,12 +96,11 @@ def run_parts(parts, settings, containers, workdir):
         elif part == "converge":
             dump_dir = private_dir / "converge"
             dump_dir.mkdir(mode=0o700)
-            measured[part] = converge.run_single_host(
-                containers, workdir / "converge", ssh_dir, dump_dir, settings["converge_reps"]
-            )
+            reps = {"linear": settings["converge_reps"], "mitogen": settings["mitogen_reps"]}
+            measured[part] = converge.run_single_host(hosts, workdir / "converge", dump_dir, reps)
         elif part == "fleet":
             measured[part] = converge.run_fleet(
-                containers, workdir / "fleet", ssh_dir, settings["fleet_sizes"], settings["fleet_reps"]
+                hosts, workdir / "fleet", settings["fleet_sizes"], settings["fleet_reps"]
             )
         else:
             measured[part] = startup.run_part(containers, workdir / "startup", settings["startup_runs"])

@@ -49,8 +49,8 @@ class Containers:
     def exec(self, address, *command, input_text=None):
         return run(["podman", "exec", "-i", self.started[address], *command], input_text=input_text)
 
-    def start(self, address, series="0.12", volumes=None):
-        """A fresh container of the series' image on address (an old one of that name is replaced).
+    def start(self, address, image, volumes=None):
+        """A fresh container of image on address (an old one of that name is replaced).
 
         volumes: {host directory: guest directory}, mounted read-only.
         """
@@ -59,7 +59,7 @@ class Containers:
         mounts = [arg for host, guest in (volumes or {}).items() for arg in ("-v", f"{host}:{guest}:ro")]
         identity = ["--name", name, "--label", LABEL, "--hostname", host_name(address)]
         network_and_init = ["--network", "host", "--systemd", "always"]
-        run(["podman", "run", "-d", *identity, *mounts, *network_and_init, IMAGES[series], "/sbin/init"], what=name)
+        run(["podman", "run", "-d", *identity, *mounts, *network_and_init, image, "/sbin/init"], what=name)
         self.started[address] = name
         # systemd must be up before sshd and Prosody are started through it.
         for _attempt in range(100):

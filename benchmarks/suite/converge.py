@@ -9,12 +9,10 @@ Part 3 (fleet): our site.yml on 1, 2, 4, 8 fresh hosts at once.
 import hashlib
 import importlib.util
 import json
-import shutil
 from pathlib import Path
 
 from .common import BENCH_DIR, ROOT, VENV_BIN, BenchmarkError, ansible_playbook, attempt, median, progress, ratio
 from .containers import ADDRESSES, host_name
-from .hosts import fresh_hosts, prosody_answers, remove_hosts
 from .inventories import baseline_inventory, converge_inventory
 
 OURS, BASELINE = "ours", "baseline"
@@ -52,15 +50,15 @@ def _failure_summary(output):
 class SingleHostConverge:
     """Part 2: ours vs the per-file baseline on one fresh host, full converge and no-op re-run."""
 
-    def __init__(self, containers, workdir, ssh_dir, reps):
-        self.containers, self.workdir, self.ssh_dir, self.reps = containers, Path(workdir), ssh_dir, reps
+    def __init__(self, hosts, workdir):
+        self.hosts, self.workdir = hosts, Path(workdir)
         self.address = ADDRESSES[0]
         self.inventories = {}
         self.tree = None
 
     def prepare(self, dump_dir):
         """Our inventory, the build's dump of its host, the baseline's inventory fed with that dump."""
-        ours = converge_inventory(self.workdir / "inventory-ours", [self.address], self.ssh_dir)
+        ours = converge_inventory(self.workdir / "inventory-ours", [self.address], self.hosts.ssh_dir)
         ansible_playbook(
             BENCH_DIR / "playbooks" / "render-inputs.yml",
             ours,
@@ -68,15 +66,17 @@ class SingleHostConverge:
             f"bench_dump_dir={dump_dir}",
             what="render-inputs.yml (baseline variables)",
         )
-        dump = json.loads((Path(dump_dir) / f"{host_name(self.address)}.json").read_text())
+        dump = json.loads((Path(dump_dir) / "render-inputs.json").read_text())[host_name(self.address)]
         self.tree = {entry["path"]: entry["content"] for entry in dump["tree"]}
-        baseline = baseline_inventory(self.workdir / "inventory-baseline", {self.address: dump}, self.ssh_dir)
+        baseline = baseline_inventory(self.workdir / "inventory-baseline", {self.address: dump}, self.hosts.ssh_dir)
         self.inventories = {OURS: ours, BASELINE: baseline}
 
     def check_baseline_files(self):
         """The baseline wrote every file of the build's tree (release.json aside) with the same bytes."""
         paths = sorted(path for path in self.tree if path != "release.json")
-        done = self.containers.exec(self.address, "sha256sum", *[f"{BASELINE_CONFIG_DIR}/{path}" for path in paths])
+        done = self.hosts.containers.exec(
+            self.address, "sha256sum", *[f"{BASELINE_CONFIG_DIR}/{path}" for path in paths]
+        )
         written = dict(reversed(line.split(None, 1)) for line in done.stdout.splitlines())
         differing = [
             path
@@ -88,9 +88,10 @@ class SingleHostConverge:
                 f"the baseline wrote other content than the build rendered: {', '.join(differing[:5])}"
             )
 
-    def measure(self, variant, label, env, rep):
-        """(full seconds, no-op seconds, changed in the no-op run) on a fresh host."""
-        fresh_hosts(self.containers, [self.address], self.ssh_dir)
+    def measure(self, variant, label, env, run_number):
+        """(full seconds, no-op seconds, changed in the no-op run) on a fresh host; run_number: (n, of)."""
+        rep, reps = run_number
+        self.hosts.fresh([self.address])
         # A new ControlPath directory: no SSH master connection survives from an earlier container.
         run_env = {**(env or {}), "ANSIBLE_SSH_CONTROL_PATH_DIR": str(self.workdir / f"cp-{variant}-{label}-{rep}")}
         timings = []
@@ -100,20 +101,20 @@ class SingleHostConverge:
             )
             timings.append((seconds, changed_count(done.stdout)))
             host = "fresh host" if phase == "full" else "no-op re-run"
-            progress(f"converge: {variant} ({label}), {host}, run {rep}/{self.reps} ... {seconds:.1f} s")
+            progress(f"converge: {variant} ({label}), {host}, run {rep}/{reps} ... {seconds:.1f} s")
             if phase == "full":
-                prosody_answers(self.containers, self.address)
+                self.hosts.check_converged(self.address)
                 if variant == BASELINE:
                     self.check_baseline_files()
-        remove_hosts(self.containers, [self.address])
+        self.hosts.remove([self.address])
         return timings[0][0], timings[1][0], timings[1][1]
 
-    def run_strategy(self, label, env):
+    def run_strategy(self, label, env, reps):
         """{variant: {full: [...], noop: [...], noop_changed: [...]}} for one strategy, variants interleaved."""
         figures = {variant: {"full": [], "noop": [], "noop_changed": []} for variant in PLAYBOOKS}
-        for rep in range(1, self.reps + 1):
+        for rep in range(1, reps + 1):
             for variant in PLAYBOOKS:
-                full, noop, changed = self.measure(variant, label, env, rep)
+                full, noop, changed = self.measure(variant, label, env, (rep, reps))
                 figures[variant]["full"].append(full)
                 figures[variant]["noop"].append(noop)
                 figures[variant]["noop_changed"].append(changed)
@@ -131,49 +132,72 @@ def _with_medians(figures):
     }
 
 
-def run_single_host(containers, workdir, ssh_dir, dump_dir, reps):
-    """Part 2 results: linear strategy, and Mitogen or the reason it did not run."""
-    part = SingleHostConverge(containers, workdir, ssh_dir, reps)
+def run_single_host(hosts, workdir, dump_dir, reps):
+    """Part 2 results: linear strategy, and Mitogen or the reason it did not run; reps: {strategy: n}."""
+    part = SingleHostConverge(hosts, workdir)
     progress("converge: building the host once to feed the baseline its merged variables ...")
     part.prepare(dump_dir)
-    results = {"linear": part.run_strategy("linear", None)}
+    results = {"linear": part.run_strategy("linear", None, reps["linear"])}
     env, why_not = mitogen_environment()
     if env is None:
         progress(f"converge: Mitogen does not run here: {why_not}")
         results["mitogen"] = {"error": why_not}
         return results
     try:
-        results["mitogen"] = part.run_strategy("mitogen", env)
+        results["mitogen"] = part.run_strategy("mitogen", env, reps["mitogen"])
     except BenchmarkError as error:
-        remove_hosts(containers, [part.address])
+        hosts.remove([part.address])
         progress(f"converge: a run with Mitogen failed: {error}")
         results["mitogen"] = {"error": _failure_summary(str(error))}
     return results
 
 
-def run_fleet(containers, workdir, ssh_dir, sizes, reps):
-    """Part 3 results: {size: {full: [...], noop: [...], medians, per-host medians}}."""
+def _fleet_run(hosts, workdir, size, rep, reps):
+    """(full seconds, no-op seconds, changed in the no-op run) of site.yml on `size` fresh hosts."""
+    addresses = ADDRESSES[:size]
+    inventory = converge_inventory(Path(workdir) / f"inventory-{size}-{rep}", addresses, hosts.ssh_dir)
+    progress(f"fleet: {size} fresh host(s), run {rep}/{reps}: starting containers ...")
+    hosts.fresh(addresses)
+    env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(Path(workdir) / f"cp-{size}-{rep}")}
+    timings = []
+    for phase in ("full converge", "no-op re-run"):
+        seconds, done = ansible_playbook(PLAYBOOKS[OURS], inventory, env=env, what=f"fleet of {size}: {phase}")
+        timings.append((seconds, changed_count(done.stdout)))
+        progress(f"fleet: {size} host(s), {phase}, run {rep}/{reps} ... {seconds:.1f} s")
+        if phase == "full converge":
+            for address in addresses:
+                hosts.check_converged(address)
+    hosts.remove(addresses)
+    return timings[0][0], timings[1][0], timings[1][1]
+
+
+def _fleet_figures(size, full, noop, changed, source):
+    return {
+        "full": full,
+        "noop": noop,
+        "noop_changed": changed,
+        "source": source,
+        "full_median": median(full),
+        "noop_median": median(noop),
+        "full_per_host": median(full) / size,
+        "noop_per_host": median(noop) / size,
+    }
+
+
+def run_fleet(hosts, workdir, sizes, reps, single_host=None):
+    """Part 3 results: {size: figures}.
+
+    single_host: part 2's figures of our site.yml with the linear strategy,
+    when part 2 ran: the very same measurement as a fleet of one host (same
+    inventory, image and playbook, fresh host), so it is not run again.
+    """
     results = {}
     for size in sizes:
-        addresses = ADDRESSES[:size]
-        inventory = converge_inventory(Path(workdir) / f"inventory-{size}", addresses, ssh_dir)
-        figures = {"full": [], "noop": [], "noop_changed": []}
-        for rep in range(1, reps + 1):
-            progress(f"fleet: {size} fresh host(s), run {rep}/{reps}: starting containers ...")
-            fresh_hosts(containers, addresses, ssh_dir)
-            env = {"ANSIBLE_SSH_CONTROL_PATH_DIR": str(Path(workdir) / f"cp-{size}-{rep}")}
-            for phase, key in (("full converge", "full"), ("no-op re-run", "noop")):
-                seconds, done = ansible_playbook(PLAYBOOKS[OURS], inventory, env=env, what=f"fleet of {size}: {phase}")
-                figures[key].append(seconds)
-                if key == "noop":
-                    figures["noop_changed"].append(changed_count(done.stdout))
-                progress(f"fleet: {size} host(s), {phase}, run {rep}/{reps} ... {seconds:.1f} s")
-            for address in addresses:
-                prosody_answers(containers, address)
-            remove_hosts(containers, addresses)
-        for key in ("full", "noop"):
-            figures[f"{key}_median"] = median(figures[key])
-            figures[f"{key}_per_host"] = figures[f"{key}_median"] / size
-        results[size] = figures
-        shutil.rmtree(Path(workdir) / f"inventory-{size}", ignore_errors=True)
+        if size == 1 and single_host:
+            ours = single_host[OURS]
+            results[size] = _fleet_figures(size, ours["full"], ours["noop"], ours["noop_changed"], "part 2")
+            continue
+        runs = [_fleet_run(hosts, workdir, size, rep, reps) for rep in range(1, reps + 1)]
+        full, noop, changed = (list(values) for values in zip(*runs, strict=True))
+        results[size] = _fleet_figures(size, full, noop, changed, "measured")
     return results

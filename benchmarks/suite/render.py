@@ -26,7 +26,7 @@ def _dump_inputs(inventory, dump_dir):
         f"bench_dump_dir={dump_dir}",
         what="render-inputs.yml",
     )
-    return {path.stem: json.loads(path.read_text()) for path in sorted(Path(dump_dir).glob("*.json"))}
+    return json.loads((Path(dump_dir) / "render-inputs.json").read_text())
 
 
 def _time_render_yml(inventory, out_dir, size, reps):

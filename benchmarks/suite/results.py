@@ -108,15 +108,16 @@ def _converge_rows(label, figures):
     if "error" in figures:
         return [f"| {label} | - | - | - | - | did not run: {figures['error']} |"]
     rows = []
-    for run, key, speedup in (
-        ("full converge, fresh host", "full", "full_speedup"),
-        ("no-op re-run", "noop", "noop_speedup"),
-    ):
-        changed = figures["ours"]["noop_changed"] if key == "noop" else None
+    for run, key in (("full converge, fresh host", "full"), ("no-op re-run", "noop")):
+        note = ""
+        if key == "noop":
+            changed = {
+                variant: ", ".join(map(str, figures[variant]["noop_changed"])) for variant in ("ours", "baseline")
+            }
+            note = f"tasks changed: ours {changed['ours']}; baseline {changed['baseline']}"
         rows.append(
             f"| {label} | {run} | {_fmt(figures['ours'][f'{key}_median'])} | "
-            f"{_fmt(figures['baseline'][f'{key}_median'])} | {_fmt(figures[speedup], 2)}x | "
-            f"{'' if changed is None else 'changed in ours: ' + ', '.join(map(str, changed))} |"
+            f"{_fmt(figures['baseline'][f'{key}_median'])} | {_fmt(figures[f'{key}_speedup'], 2)}x | {note} |"
         )
     return rows
 
@@ -144,13 +145,12 @@ def _fleet_table(fleet, forks):
     ]
     one = fleet.get(1)
     for size, figures in sorted(fleet.items()):
-        full_growth = figures["full_median"] / one["full_median"] if one else None
-        noop_growth = figures["noop_median"] / one["noop_median"] if one else None
-        lines.append(
-            f"| {size} | {_fmt(figures['full_median'])} | {_fmt(figures['full_per_host'])} | x{_fmt(full_growth, 2)} | "
-            f"{_fmt(figures['noop_median'])} | {_fmt(figures['noop_per_host'])} | x{_fmt(noop_growth, 2)} | "
-            f"x{fleet_bound(size, forks)} |"
-        )
+        cells = [f"{size} (part 2, ours linear)" if figures.get("source") == "part 2" else str(size)]
+        for key in ("full", "noop"):
+            growth = figures[f"{key}_median"] / one[f"{key}_median"] if one else None
+            cells += [_fmt(figures[f"{key}_median"]), _fmt(figures[f"{key}_per_host"]), f"x{_fmt(growth, 2)}"]
+        cells.append(f"x{fleet_bound(size, forks)}")
+        lines.append("| " + " | ".join(cells) + " |")
     return lines
 
 
@@ -179,7 +179,9 @@ def _machine_lines(machine, run_info):
         f"- Prosody (Debian packages in the images): {prosody}",
         f"- run: {run_info['started']}, {run_info['mode']} mode, {run_info['duration_s'] / 60:.1f} min; "
         f"load average (1, 5, 15 min) at start {run_info['load_start']}, at end {run_info['load_end']}",
-        f"- repetitions: {run_info['repetitions']}",
+        "- load average (1 min) when each part started: "
+        + ", ".join(f"{part} {loads[0]}" for part, loads in run_info["load_at_part_start"].items()),
+        "- repetitions and sizes: " + ", ".join(f"{name} {value}" for name, value in run_info["repetitions"].items()),
     ]
 
 

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from .common import BENCH_DIR, ROOT, BenchmarkError, ansible_playbook, median, progress, ratio
-from .containers import container_name, host_name
+from .containers import IMAGES, container_name, host_name
 from .inventories import converge_inventory
 
 HOSTS = {"0.12": "127.0.0.81", "13.0": "127.0.0.82"}
@@ -87,7 +87,7 @@ def _measure_series(containers, series, tree, render_dir, runs):
     name = container_name(address)
     containers.start(
         address,
-        series,
+        IMAGES[series],
         volumes={render_dir: f"{GUEST}/trees", ROOT / "tools": f"{GUEST}/tools", BENCH_DIR / "guest": f"{GUEST}/guest"},
     )
     guest_tree = f"{GUEST}/trees/{Path(tree).name}"
