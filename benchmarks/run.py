@@ -74,37 +74,67 @@ def _listening(address, port):
         return probe.connect_ex((address, port)) == 0
 
 
-def run_parts(parts, settings, containers, workdir):
-    """{part: results} of every part asked for, in the order of PARTS."""
-    private_dir = workdir / "private"  # dumps with vaulted secrets; workdir itself is 0700
-    private_dir.mkdir(mode=0o700)
-    hosts = None
-    if {"converge", "fleet"} & set(parts):
-        hosts = HostFactory(containers, make_ssh_key(workdir / "ssh"), image.ensure_bench_image())
-    measured, loads = {}, {}
-    for part in parts:
-        loads[part] = machine.load_average()
-        progress(f"== part {part} (load average {loads[part]}) ==")
-        if part == "render":
-            reps = {
-                size: settings["render_reps_largest"]
-                if size == max(settings["render_sizes"])
-                else settings["render_reps"]
-                for size in settings["render_sizes"]
-            }
-            measured[part] = render.run_part(workdir / "render", private_dir / "render", settings["render_sizes"], reps)
-        elif part == "converge":
-            dump_dir = private_dir / "converge"
-            dump_dir.mkdir(mode=0o700)
-            reps = {"linear": settings["converge_reps"], "mitogen": settings["mitogen_reps"]}
-            measured[part] = converge.run_single_host(hosts, workdir / "converge", dump_dir, reps)
-        elif part == "fleet":
-            measured[part] = converge.run_fleet(
-                hosts, workdir / "fleet", settings["fleet_sizes"], settings["fleet_reps"]
-            )
-        else:
-            measured[part] = startup.run_part(containers, workdir / "startup", settings["startup_runs"])
-    return measured, loads
+class Run:
+    """One run's shared state: its containers, work directory, settings, and the figures so far."""
+
+    def __init__(self, containers, workdir, settings):
+        self.containers, self.workdir, self.settings = containers, workdir, settings
+        self.private_dir = workdir / "private"  # dumps with vaulted secrets (workdir itself is 0700 too)
+        self.private_dir.mkdir(mode=0o700)
+        self.measured, self.loads, self.minutes = {}, {}, {}
+        self.hosts = None
+
+    def host_factory(self):
+        """Fresh SSH hosts from the benchmark image, built (offline) the first time they are needed."""
+        if self.hosts is None:
+            self.hosts = HostFactory(self.containers, make_ssh_key(self.workdir / "ssh"), image.ensure_bench_image())
+        return self.hosts
+
+    def render(self):
+        sizes = self.settings["render_sizes"]
+        reps = {size: self.settings["render_reps_largest" if size == max(sizes) else "render_reps"] for size in sizes}
+        return render.run_part(self.workdir / "render", self.private_dir / "render", sizes, reps)
+
+    def converge(self):
+        dump_dir = self.private_dir / "converge"
+        dump_dir.mkdir(mode=0o700)
+        reps = {"linear": self.settings["converge_reps"], "mitogen": self.settings["mitogen_reps"]}
+        return converge.run_single_host(self.host_factory(), self.workdir / "converge", dump_dir, reps)
+
+    def fleet(self):
+        single_host = (self.measured.get("converge") or {}).get("linear")
+        sizes, reps = self.settings["fleet_sizes"], self.settings["fleet_reps"]
+        return converge.run_fleet(self.host_factory(), self.workdir / "fleet", sizes, reps, single_host)
+
+    def startup(self):
+        return startup.run_part(self.containers, self.workdir / "startup", self.settings["startup_runs"])
+
+    def part(self, name):
+        """Run one part, with the load average when it started and how long it took."""
+        self.loads[name] = machine.load_average()
+        progress(f"== part {name} (load average {self.loads[name]}) ==")
+        began = time.monotonic()
+        self.measured[name] = getattr(self, name)()
+        self.minutes[name] = round((time.monotonic() - began) / 60, 1)
+
+
+def report_of(run_state, mode, began, load_start, started):
+    report = {
+        "machine": machine.describe(),
+        "run": {
+            "started": started,
+            "mode": mode,
+            "duration_s": round(time.monotonic() - began, 1),
+            "minutes_per_part": run_state.minutes,
+            "load_start": load_start,
+            "load_end": machine.load_average(),
+            "load_at_part_start": run_state.loads,
+            "repetitions": run_state.settings,
+        },
+        "parts": run_state.measured,
+    }
+    report["targets"] = results.evaluate_targets(run_state.measured, report["machine"]["ansible_forks"])
+    return report
 
 
 def main():
@@ -119,9 +149,11 @@ def main():
     load_start = machine.load_average()
     try:
         check_prerequisites()
-        progress(f"{mode} run of {', '.join(parts)}; machine: {machine.describe()['cpu_model']}")
+        progress(f"{mode} run of {', '.join(parts)}")
         with tempfile.TemporaryDirectory(prefix="prosody-stack-bench-") as workdir:
-            measured, loads = run_parts(parts, settings, containers, Path(workdir))
+            run_state = Run(containers, Path(workdir), settings)
+            for part in parts:
+                run_state.part(part)
     except BenchmarkError as error:
         print(f"[bench] FAILED: {error}", file=sys.stderr)
         return 1
@@ -130,26 +162,12 @@ def main():
         return 130
     finally:
         containers.remove_all()
-    report = {
-        "machine": machine.describe(),
-        "run": {
-            "started": started,
-            "mode": mode,
-            "duration_s": round(time.monotonic() - began, 1),
-            "load_start": load_start,
-            "load_end": machine.load_average(),
-            "load_at_part_start": loads,
-            "repetitions": settings,
-        },
-        "parts": measured,
-    }
-    report["targets"] = results.evaluate_targets(measured, report["machine"]["ansible_forks"])
+    report = report_of(run_state, mode, began, load_start, started)
     out_dir = results.results_dir(args.quick, args.only)
     print()
     print(results.write(report, out_dir))
     progress(
-        f"results written to {out_dir.relative_to(Path.cwd()) if out_dir.is_relative_to(Path.cwd()) else out_dir}/"
-        f" (results.md, results.json, results.png) in {report['run']['duration_s'] / 60:.1f} min"
+        f"results in {out_dir}/ (results.md, results.json, results.png); {report['run']['duration_s'] / 60:.1f} min"
     )
     return 0
 

@@ -179,8 +179,11 @@ def _machine_lines(machine, run_info):
         f"- Prosody (Debian packages in the images): {prosody}",
         f"- run: {run_info['started']}, {run_info['mode']} mode, {run_info['duration_s'] / 60:.1f} min; "
         f"load average (1, 5, 15 min) at start {run_info['load_start']}, at end {run_info['load_end']}",
-        "- load average (1 min) when each part started: "
-        + ", ".join(f"{part} {loads[0]}" for part, loads in run_info["load_at_part_start"].items()),
+        "- each part: "
+        + "; ".join(
+            f"{part} {run_info['minutes_per_part'][part]} min, load {loads[0]} when it started"
+            for part, loads in run_info["load_at_part_start"].items()
+        ),
         "- repetitions and sizes: " + ", ".join(f"{name} {value}" for name, value in run_info["repetitions"].items()),
     ]
 
