@@ -23,7 +23,8 @@ def _project_filters():
     """Every filter of filter_plugins/, fetched through each file's FilterModule as Ansible does."""
     filter_dir = ROOT / "filter_plugins"
     # Some filter files import each other by bare module name, as Ansible's loader allows.
-    sys.path.insert(0, str(filter_dir))
+    if str(filter_dir) not in sys.path:
+        sys.path.insert(0, str(filter_dir))
     filters = {}
     for path in sorted(filter_dir.glob("*.py")):
         filters.update(importlib.import_module(path.stem).FilterModule().filters())
