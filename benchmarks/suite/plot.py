@@ -5,6 +5,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
+from .results import fleet_bound
+
 
 def _render(axis, render):
     sizes = sorted(render)
@@ -42,14 +44,15 @@ def _converge(axis, converge):
     axis.legend(fontsize=8)
 
 
-def _fleet(axis, fleet):
+def _fleet(axis, fleet, forks):
     sizes = sorted(fleet)
     for key, label in (("full_median", "full converge"), ("noop_median", "no-op re-run")):
         axis.plot(sizes, [fleet[size][key] for size in sizes], "o-", label=label)
     if 1 in fleet:
-        axis.plot(
-            sizes, [fleet[1]["full_median"] * size for size in sizes], ":", color="grey", label="full, linear in hosts"
-        )
+        one = fleet[1]["full_median"]
+        axis.plot(sizes, [one * size for size in sizes], ":", color="grey", label="full, linear in hosts")
+        bound = [one * fleet_bound(size, forks) for size in sizes]
+        axis.plot(sizes, bound, "--", color="green", label=f"full, target: ceil(N / {forks} forks)")
     axis.set(xlabel="hosts", ylabel="seconds", title="3. Fleet converge", xticks=sizes)
     axis.legend(fontsize=8)
 
@@ -70,12 +73,14 @@ def _startup(axis, startup):
 
 
 def plot(report, path):
-    parts = report["parts"]
-    drawers = [
-        (key, draw)
-        for key, draw in (("render", _render), ("converge", _converge), ("fleet", _fleet), ("startup", _startup))
-        if key in parts
-    ]
+    parts, forks = report["parts"], report["machine"]["ansible_forks"]
+    all_drawers = {
+        "render": _render,
+        "converge": _converge,
+        "fleet": lambda axis, fleet: _fleet(axis, fleet, forks),
+        "startup": _startup,
+    }
+    drawers = [(key, draw) for key, draw in all_drawers.items() if key in parts]
     columns = 2 if len(drawers) > 1 else 1
     rows = (len(drawers) + 1) // 2 if len(drawers) > 1 else 1
     figure, axes = plt.subplots(rows, columns, figsize=(6 * columns, 4.5 * rows), squeeze=False)
