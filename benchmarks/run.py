@@ -29,7 +29,7 @@ SETTINGS = {
     "default": {
         "render_sizes": [1, 10, 100],
         "render_reps": 3,
-        "render_reps_largest": 2,
+        "render_reps_largest": 1,
         "converge_reps": 3,
         "mitogen_reps": 2,
         "fleet_sizes": [1, 2, 4, 8],
