@@ -8,10 +8,11 @@ export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Debian packages the controller needs: podman and runc for the test hosts,
 # debootstrap to build their images, lua for the serializer's round trips,
-# testssl.sh for the TLS checks, graphviz for `prosody-stack deps --format png`.
-APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv graphviz
+# testssl.sh for the TLS checks, graphviz for `prosody-stack deps --format png`,
+# python3-apt for make bench (repacked into its offline host image).
+APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv graphviz python3-apt
 
-.PHONY: dev setup packages venv images test lint unit integration clean
+.PHONY: dev setup packages venv images test lint unit integration bench clean
 
 ## make dev: set everything up, deploy the development inventory into a
 ## local container, print how to log in.
@@ -74,6 +75,13 @@ molecule-development-13.0:
 	PROSODY_SUITE=trixie PROSODY_SERIES=13.0 $(BIN)/molecule test -s development
 molecule-%:
 	$(BIN)/molecule test -s $*
+
+## make bench: the benchmark suite (benchmarks/README.md), about 25 minutes,
+## results in benchmarks/results/.  Not part of `make test`.  Quicker, for
+## work on the suite itself: make bench BENCH_ARGS=--quick
+bench: setup
+	$(BIN)/pip install -q -r benchmarks/requirements.txt
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
 	-podman rm -f prosody-dev
