@@ -8,9 +8,8 @@ export CONTAINERS_CONF := $(CURDIR)/molecule/containers.conf
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 # Debian packages the controller needs: podman and runc for the test hosts,
 # debootstrap to build their images, lua for the serializer's round trips,
-# testssl.sh for the TLS checks, graphviz for `prosody-stack deps --format png`,
-# python3-apt for make bench (repacked into its offline host image).
-APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv graphviz python3-apt
+# testssl.sh for the TLS checks, graphviz for `prosody-stack deps --format png`.
+APT_PACKAGES := podman runc debootstrap lua5.4 testssl.sh openssh-client python3-venv graphviz
 
 .PHONY: dev setup packages venv images test lint unit integration bench clean
 

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from suite import converge, image, machine, render, results, startup
+from suite import converge, machine, render, results, startup
 from suite.common import BenchmarkError, attempt, progress
 from suite.containers import ADDRESSES, IMAGES, SSH_PORT, Containers
 from suite.hosts import HostFactory, make_ssh_key
@@ -85,9 +85,9 @@ class Run:
         self.hosts = None
 
     def host_factory(self):
-        """Fresh SSH hosts from the benchmark image, built (offline) the first time they are needed."""
+        """Fresh SSH hosts from the project's bookworm image (Prosody 0.12)."""
         if self.hosts is None:
-            self.hosts = HostFactory(self.containers, make_ssh_key(self.workdir / "ssh"), image.ensure_bench_image())
+            self.hosts = HostFactory(self.containers, make_ssh_key(self.workdir / "ssh"), IMAGES["0.12"])
         return self.hosts
 
     def render(self):
