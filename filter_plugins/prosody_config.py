@@ -22,7 +22,7 @@ from ansible.errors import AnsibleFilterError
 # The digest is computed on hosts too (module prosody_host_state): one
 # implementation in module_utils/, imported from the checkout here.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "module_utils"))
-from prosody_digest import tree_digest
+from prosody_tree_files import entries_digest
 
 DOCUMENTATION = r"""
 name: to_lua
@@ -648,7 +648,7 @@ def prosody_masked(settings, key=""):
 
 def prosody_tree_digest(files):
     """SHA-256 over the tree's paths, modes and contents; see DOCUMENTATION."""
-    return tree_digest((entry["path"], str(entry.get("mode", "")), entry["content"].encode("utf-8")) for entry in files)
+    return entries_digest(files)
 
 
 def prosody_render_plan(merged, catalogue, roles_dir, environment_file, firewall_files=()):

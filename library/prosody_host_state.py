@@ -7,7 +7,14 @@ import os
 import subprocess
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.prosody_digest import tree_digest
+from ansible.module_utils.prosody_tree_files import (
+    DIRECTORY_MODE,
+    FILE_MODE,
+    directory_modes_match,
+    read_tree,
+    tree_digest,
+    tree_groups,
+)
 
 DOCUMENTATION = r"""
 module: prosody_host_state
@@ -68,10 +75,6 @@ up_to_date:
   returned: always
 """
 
-# What prosody_tree writes (library/prosody_tree.py defaults).
-TREE_FILE_MODE = 0o640
-TREE_DIRECTORY_MODE = 0o750
-
 
 def missing_packages(packages):
     """Packages dpkg does not list as installed."""
@@ -101,34 +104,19 @@ def differing_files(files):
     return problems
 
 
-def _tree_files(root):
-    """[(relative path, "", content)] and the modes/groups seen, or None when root is no directory."""
-    if not os.path.isdir(root) or os.path.islink(root):
-        return None, set()
-    files, owners = [], set()
-    for directory, _subdirectories, names in os.walk(root):
-        status = os.stat(directory)
-        owners.add(("directory", status.st_mode & 0o7777, status.st_gid))
-        for name in names:
-            full = os.path.join(directory, name)
-            status = os.lstat(full)
-            owners.add(("file", status.st_mode & 0o7777, status.st_gid))
-            with open(full, "rb") as handle:
-                files.append((os.path.relpath(full, root), "", handle.read()))
-    return files, owners
-
-
 def differing_trees(trees, gid):
+    """Trees that are missing, hold other files, or differ from prosody_tree's modes or the group."""
     problems = []
-    wanted_owners = {("directory", TREE_DIRECTORY_MODE), ("file", TREE_FILE_MODE)}
     for root, wanted in sorted(trees.items()):
-        files, owners = _tree_files(root)
-        if files is None:
+        current = read_tree(root) if not os.path.islink(root) else None
+        if current is None:
             problems.append(f"{root} is missing")
-        elif not tree_digest(files).startswith(wanted):
+        elif not tree_digest((path, "", data) for path, (data, _mode) in current.items()).startswith(wanted):
             problems.append(f"{root} holds other files than release {wanted}")
-        elif {(kind, mode) for kind, mode, _ in owners} - wanted_owners or (
-            gid is not None and {owner for _, _, owner in owners} != {gid}
+        elif (
+            any(mode != FILE_MODE for _data, mode in current.values())
+            or not directory_modes_match(root, DIRECTORY_MODE)
+            or (gid is not None and tree_groups(root) != {gid})
         ):
             problems.append(f"{root} has other modes or another group")
     return problems

@@ -7,6 +7,7 @@ import shutil
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.prosody_tree_files import DIRECTORY_MODE, FILE_MODE, directory_modes_match, read_tree
 
 DOCUMENTATION = r"""
 module: prosody_tree
@@ -75,19 +76,6 @@ def _safe_relative(path):
     return bool(path) and not path.startswith("/") and ".." not in parts and "" not in parts
 
 
-def _current_tree(dest):
-    """{relative path: (bytes, mode)} of the files now under dest, or None."""
-    if not os.path.isdir(dest):
-        return None
-    tree = {}
-    for root, _dirs, names in os.walk(dest):
-        for name in names:
-            full = os.path.join(root, name)
-            with open(full, "rb") as handle:
-                tree[os.path.relpath(full, dest)] = (handle.read(), os.stat(full).st_mode & 0o7777)
-    return tree
-
-
 def _masked(data, mask):
     text = data.decode("utf-8", errors="replace")
     for secret in sorted(mask, key=len, reverse=True):
@@ -113,10 +101,6 @@ def _diffs(before_tree, wanted, before_root, dest, mask):
                 }
             )
     return diffs
-
-
-def _directory_modes_match(dest, directory_mode):
-    return all(os.stat(root).st_mode & 0o7777 == directory_mode for root, _dirs, _names in os.walk(dest))
 
 
 def _retire(dest, parent):
@@ -161,8 +145,8 @@ def main():
         argument_spec={
             "dest": {"type": "path", "required": True},
             "files": {"type": "list", "elements": "dict", "required": True},
-            "mode": {"type": "str", "default": "0640"},
-            "directory_mode": {"type": "str", "default": "0750"},
+            "mode": {"type": "str", "default": f"{FILE_MODE:04o}"},
+            "directory_mode": {"type": "str", "default": f"{DIRECTORY_MODE:04o}"},
             "group": {"type": "str"},
             "diff_against": {"type": "path"},
             # no_log: Ansible then censors these strings wherever they appear
@@ -188,16 +172,16 @@ def main():
         except KeyError:
             module.fail_json(msg=f"prosody_tree: group {params['group']!r} does not exist on this host")
 
-    current = _current_tree(params["dest"])
+    current = read_tree(params["dest"])
     unchanged = (
         current == {path: (data, mode) for path, data in wanted.items()}
-        and _directory_modes_match(params["dest"], directory_mode)
+        and directory_modes_match(params["dest"], directory_mode)
         and (gid is None or os.stat(params["dest"]).st_gid == gid)
     )
     result = {"changed": not unchanged, "files": len(wanted)}
     if module._diff:
         before_root = params["diff_against"] or params["dest"]
-        before_tree = _current_tree(before_root) if params["diff_against"] else current
+        before_tree = read_tree(before_root) if params["diff_against"] else current
         result["diff"] = _diffs(before_tree, wanted, before_root, params["dest"], params["mask"])
     if not unchanged and not module.check_mode:
         _write_tree(params["dest"], wanted, mode, directory_mode, gid)

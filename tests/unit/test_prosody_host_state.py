@@ -28,7 +28,7 @@ def _load(name, path):
 
 
 # Ansible ships module_utils/ with the module; here it is imported by name.
-_load("ansible.module_utils.prosody_digest", ROOT / "module_utils" / "prosody_digest.py")
+_load("ansible.module_utils.prosody_tree_files", ROOT / "module_utils" / "prosody_tree_files.py")
 HOST_STATE = _load("prosody_host_state", ROOT / "library" / "prosody_host_state.py")
 
 TREE = [

@@ -23,7 +23,7 @@ from ansible.template import trust_as_template
 # The release name is the digest hosts recompute (module prosody_host_state):
 # one implementation, in the checkout's module_utils/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "module_utils"))
-from prosody_digest import tree_digest
+from prosody_tree_files import entries_digest
 
 DOCUMENTATION = r"""
 action: prosody_render
@@ -88,7 +88,7 @@ class ActionModule(ActionBase):
             tree.append({"path": entry["path"], "content": self._content(entry, task_vars)})
             seconds[entry["path"]] = round(time.perf_counter() - began, 6)
         tree.append({"path": "release.json", "content": to_nice_json(release, sort_keys=True)})
-        release_id = tree_digest((entry["path"], "", entry["content"].encode("utf-8")) for entry in tree)[:16]
+        release_id = entries_digest(tree)[:16]
         # render_seconds feeds `prosody-stack profile` (callback_plugins/prosody_timing.py).
         result.update(
             changed=False,
